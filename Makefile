@@ -1,0 +1,41 @@
+# Two entry points for a fresh clone (no internet needed beyond PyPI):
+#   make run   - create .venv, install, and `kedro run` every pipeline on the bundled sample
+#   make test  - create .venv, install, and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+export KEDRO_DISABLE_TELEMETRY := true
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Real ImageNet weights offline: Keras looks in $KERAS_HOME/models. Use ../shared/keras when it is there.
+SHARED_KERAS := $(abspath ../shared/keras)
+ifeq ($(origin KERAS_HOME), undefined)
+ifneq ($(wildcard $(SHARED_KERAS)/models),)
+export KERAS_HOME := $(SHARED_KERAS)
+endif
+endif
+
+.PHONY: install run test viz mlflow-ui clean
+
+$(BIN)/kedro: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+install: $(BIN)/kedro
+
+run: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/pytest
+
+viz: install
+	$(BIN)/kedro viz run
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+
+clean:
+	rm -rf $(VENV)

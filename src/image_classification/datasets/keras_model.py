@@ -1,0 +1,44 @@
+"""A Keras 3 model stored in the native ``.keras`` format, backend-neutral (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import keras
+
+# Importing the models package registers the project's custom layers for deserialisation.
+import image_classification.models  # noqa: F401
+from image_classification.datasets.atomic_file import AtomicFileDataset
+
+
+class KerasModelDataset(AtomicFileDataset):
+    """Saves a ``keras.Model`` with ``model.save`` and loads it with ``keras.saving.load_model``.
+
+    Unlike kedro-datasets' ``tensorflow.TensorFlowModelDataset`` this never imports TensorFlow, so it works
+    on Keras's JAX backend too. Example catalog entry::
+
+        transfer.mobilenet_v2.model:
+          type: image_classification.datasets.KerasModelDataset
+          filepath: data/06_models/transfer/mobilenet_v2.keras
+          versioned: true
+    """
+
+    def __init__(self, *, load_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._load_args = {"compile": True, **(load_args or {})}
+
+    def _to_bytes(self, data: keras.Model) -> bytes:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "model.keras")
+            data.save(path)
+            with open(path, "rb") as stream:
+                return stream.read()
+
+    def _from_bytes(self, payload: bytes) -> keras.Model:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "model.keras")
+            with open(path, "wb") as stream:
+                stream.write(payload)
+            return keras.saving.load_model(path, **self._load_args)

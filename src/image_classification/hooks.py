@@ -1,0 +1,84 @@
+"""Project hooks: make the model plan follow the session's parameters; export local credentials."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from kedro.config import MissingConfigException
+from kedro.framework.context import KedroContext
+from kedro.framework.hooks import hook_impl
+
+from image_classification import model_plan
+
+logger = logging.getLogger(__name__)
+
+# credentials.yml key -> environment variable read by the official client
+_KAGGLE_VARIABLES = {"username": "KAGGLE_USERNAME", "key": "KAGGLE_KEY", "api_token": "KAGGLE_API_TOKEN"}
+
+
+class ModelPlanHook:
+    """Hands the session's parameters (``--env``, ``--params`` included) to the pipeline builders."""
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        model_plan.use_parameters(context.params)
+
+
+class CredentialsToEnvironmentHook:
+    """Exports ``kaggle: {username, key}`` from ``conf/local/credentials.yml`` for the Kaggle client.
+
+    Values already in the environment win; the values themselves are never logged.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        try:
+            credentials = context.config_loader["credentials"]
+        except MissingConfigException:
+            return
+        kaggle = (credentials or {}).get("kaggle") or {}
+        exported = []
+        for key, variable in _KAGGLE_VARIABLES.items():
+            if kaggle.get(key) and not os.environ.get(variable):
+                os.environ[variable] = str(kaggle[key])
+                exported.append(variable)
+        if exported:
+            logger.info("Kaggle credentials taken from credentials.yml (%s).", ", ".join(exported))
+
+
+class MlflowArtifactsHook:
+    """Logs a saved file to the active MLflow run when its catalog entry says ``metadata.mlflow_artifact_path``.
+
+    kedro-mlflow's ``MlflowArtifactDataset`` gives the wrapped dataset its own save version, which Kedro 1.7's
+    catalog rejects ("All datasets in the catalog must have the same save version"); marking plain versioned
+    datasets and logging the file after Kedro saved it keeps one save version per run.
+    """
+
+    def __init__(self) -> None:
+        self._catalog = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        import mlflow  # imported here so projects without a run pay nothing
+
+        if self._catalog is None or mlflow.active_run() is None:
+            return
+        dataset = self._catalog.get(dataset_name)
+        artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact_path")
+        if not artifact_path:
+            return
+        mlflow.log_artifact(saved_file_path(dataset), artifact_path)
+
+
+def saved_file_path(dataset) -> str:
+    """The local file a (possibly versioned) file dataset has just written in this run."""
+    if getattr(dataset, "_version", None) is not None:
+        path = dataset._get_versioned_path(dataset.resolve_save_version())
+    else:
+        path = dataset._filepath
+    return str(path)

@@ -1,0 +1,179 @@
+"""Transfer-learning models: a frozen pretrained backbone with a new head, feature extraction and fine-tuning.
+
+Layout of every model built here (the layer names are what the other functions look up)::
+
+    image (float32, 0..255) -> [augmentation] -> preprocessing -> backbone -> pooling -> head (softmax)
+
+Backend-neutral Keras 3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from image_classification.models.backbones import (
+    check_layer_exists,
+    create_backbone,
+    validate_backbone_config,
+)
+from image_classification.models.heads import build_head
+from image_classification.models.preprocessing import BackbonePreprocessing
+from image_classification.training import compile_model
+
+POOLING_LAYERS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+_REQUIRED_LAYERS = ("preprocessing", "backbone", "pooling", "head")
+
+
+def build_transfer_model(
+    backbone_name: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    weights: str | os.PathLike | None,
+    head_config: dict[str, Any] | None = None,
+    *,
+    pooling: str = "avg",
+    augmentation: keras.layers.Layer | None = None,
+) -> keras.Model:
+    """Builds a classifier from a frozen pretrained backbone and a new head (not compiled).
+
+    Args:
+        backbone_name: Registry name (see ``backbones.BACKBONES``).
+        input_shape: (height, width, 3) of the images.
+        num_classes: Number of classes.
+        weights: Backbone weights: ``"imagenet"``, a file path, or None/``"random"`` (see ``create_backbone``).
+        head_config: Settings of ``heads.build_head`` (None for its defaults).
+        pooling: ``avg`` (GlobalAveragePooling2D) or ``max`` (GlobalMaxPooling2D).
+        augmentation: Optional augmentation layer, active only while training; it is named ``augmentation``
+            (wrapped in a Sequential of that name if it has another).
+
+    Returns:
+        A functional ``keras.Model`` taking float32 0..255 images and returning class probabilities.
+
+    Raises:
+        ValueError: Unknown backbone or pooling, image too small, bad head settings.
+        FileNotFoundError: Weights unavailable (before anything is built).
+    """
+    input_shape = tuple(int(side) for side in input_shape)
+    if len(input_shape) == 2:
+        input_shape = (*input_shape, 3)
+    validate_backbone_config(backbone_name, input_shape)
+    if pooling not in POOLING_LAYERS:
+        raise ValueError(f"Unknown pooling '{pooling}'. Allowed: {', '.join(POOLING_LAYERS)}.")
+    backbone = create_backbone(backbone_name, input_shape, weights, model_name="backbone")
+    backbone.trainable = False
+
+    inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
+    x = inputs
+    if augmentation is not None:
+        if augmentation.name != "augmentation":
+            augmentation = keras.Sequential([augmentation], name="augmentation")
+        x = augmentation(x)
+    x = BackbonePreprocessing(backbone_name, name="preprocessing")(x)
+    # training=False asks for BatchNorm inference mode even once unfrozen; Keras 3 fit() overrides it, so
+    # unfreeze_model also keeps BN layers frozen (frozen BN always runs in inference mode).
+    x = backbone(x, training=False)
+    features = POOLING_LAYERS[pooling](name="pooling")(x)
+    outputs = build_head(int(features.shape[-1]), num_classes, head_config)(features)
+    return keras.Model(inputs, outputs, name=f"transfer_{backbone_name}")
+
+
+def _layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    names = [layer.name for layer in model.layers]
+    if not all(required in names for required in _REQUIRED_LAYERS):
+        raise ValueError(
+            f"Model '{model.name}' was not built by build_transfer_model: it needs layers named "
+            f"{', '.join(_REQUIRED_LAYERS)}, has {', '.join(names)}."
+        )
+    return model.get_layer(name)
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The part of a transfer model from its input to the pooled features, sharing its layers and weights.
+
+    Augmentation is left out: it does nothing at inference anyway.
+    """
+    inputs = keras.Input(shape=model.input_shape[1:], dtype="float32", name="image")
+    x = _layer(model, "preprocessing")(inputs)
+    x = _layer(model, "backbone")(x, training=False)
+    features = _layer(model, "pooling")(x)
+    return keras.Model(inputs, features, name=f"{model.name}_features")
+
+
+def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Pooled backbone features of ``images``, for training the head alone (feature-extraction mode).
+
+    Args:
+        model: A model from ``build_transfer_model``.
+        images: uint8 (or float 0..255) array (N, H, W, 3) of the model's input size.
+        batch_size: Images per forward pass; only one batch is cast to float32 at a time.
+
+    Returns:
+        float32 array (N, feature_dim).
+    """
+    extractor = feature_extractor(model)
+    expected = tuple(extractor.input_shape[1:])
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(f"Images must have shape (N, {', '.join(map(str, expected))}), got {images.shape}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    dim = int(extractor.output_shape[-1])
+    batches = [
+        np.asarray(extractor.predict_on_batch(images[start : start + batch_size].astype(np.float32)))
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(batches).astype(np.float32) if batches else np.zeros((0, dim), dtype=np.float32)
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """The head of a transfer model: training it on cached features updates the full model (shared weights)."""
+    return _layer(model, "head")
+
+
+def unfreeze_model(
+    model: keras.Model,
+    unfreeze_from: str | int,
+    learning_rate: float,
+    label_smoothing: float = 0.0,
+    *,
+    optimizer: str = "adam",
+) -> keras.Model:
+    """Makes the top of the backbone trainable for fine-tuning and recompiles the model.
+
+    Args:
+        model: A model from ``build_transfer_model`` (usually with its head trained already).
+        unfreeze_from: Name of the first backbone layer to train (every layer before it stays frozen), or a number
+            of top backbone layers to train (layers counted as in ``backbone.layers``).
+        learning_rate: Learning rate of the new optimizer, typically 10-100x lower than for the head.
+        label_smoothing: Label smoothing of the loss.
+        optimizer: Optimizer name accepted by ``training.compile_model``.
+
+    Returns:
+        The same model, recompiled. BatchNormalization layers of the backbone stay frozen.
+
+    Raises:
+        ValueError: Unknown layer name (with close matches) or a layer count out of range.
+    """
+    backbone = _layer(model, "backbone")
+    layers = backbone.layers
+    if isinstance(unfreeze_from, str):
+        check_layer_exists(backbone, unfreeze_from)
+        start = [layer.name for layer in layers].index(unfreeze_from)
+    elif isinstance(unfreeze_from, int | np.integer) and not isinstance(unfreeze_from, bool):
+        if not 0 <= unfreeze_from <= len(layers):
+            raise ValueError(f"unfreeze_from={unfreeze_from} top layers is out of range: allowed 0 to {len(layers)}.")
+        start = len(layers) - int(unfreeze_from)
+    else:
+        raise ValueError(f"unfreeze_from must be a layer name or a number of top layers, got {unfreeze_from!r}.")
+
+    backbone.trainable = True
+    for index, layer in enumerate(layers):
+        # Frozen BatchNorm keeps its ImageNet statistics, which small fine-tuning batches would otherwise overwrite.
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= start and not is_batch_norm
+    # Changing `trainable` only takes effect after compiling again; the low rate keeps pretrained features intact.
+    return compile_model(model, learning_rate=learning_rate, label_smoothing=label_smoothing, optimizer=optimizer)

@@ -1,0 +1,116 @@
+"""Decode, orient and resize every image once into uint8 arrays, one bundle per split.
+
+Normalisation is left to each model (a ``Rescaling`` layer or the backbone's own ``preprocess_input``), so the
+arrays stay uint8 and one cache serves every model.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from image_classification.images import UnreadableImageError, load_rgb
+from image_classification.models.augmentation import preview_augmentations
+
+logger = logging.getLogger(__name__)
+
+RESIZE_METHODS = ("stretch", "pad", "center_crop")
+SPLITS = ("train", "val", "test")
+
+
+def resize_image(image: Image.Image, size: int, method: str) -> np.ndarray:
+    """Resizes an RGB image to ``size`` x ``size``.
+
+    Args:
+        image: An 8-bit RGB image.
+        size: Target side in pixels.
+        method: ``stretch`` (ignore aspect ratio), ``pad`` (keep it, pad with black) or ``center_crop``.
+
+    Returns:
+        A uint8 array of shape (size, size, 3).
+    """
+    resample = Image.Resampling.BILINEAR
+    if method == "stretch":
+        resized = image.resize((size, size), resample)
+    elif method == "pad":
+        resized = ImageOps.pad(image, (size, size), method=resample, color=(0, 0, 0))
+    elif method == "center_crop":
+        resized = ImageOps.fit(image, (size, size), method=resample)
+    else:
+        raise ValueError(f"preprocess.resize_method '{method}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}.")
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def _load_resized(path: str, size: int, method: str) -> np.ndarray | None:
+    try:
+        return resize_image(load_rgb(path), size, method)
+    except UnreadableImageError as error:
+        # The manifest only lists images that decoded at ingest; a file changed since then is skipped, not fatal.
+        logger.warning("Skipping %s: %s", path, error)
+        return None
+
+
+def _arrays_for_split(rows: pd.DataFrame, class_index: dict[str, int], config: dict[str, Any]) -> dict[str, np.ndarray]:
+    size, method = int(config["image_size"]), config["resize_method"]
+    paths = rows["path"].tolist()
+    # Pillow releases the GIL while decoding and resizing, so threads use every core.
+    with ThreadPoolExecutor(max_workers=config.get("workers") or None) as pool:
+        decoded = list(
+            tqdm(
+                pool.map(lambda path: _load_resized(path, size, method), paths),
+                total=len(paths),
+                desc=f"Resizing {rows['split'].iloc[0] if len(rows) else ''} images",
+                unit="img",
+                disable=None,
+            )
+        )
+    kept = [index for index, array in enumerate(decoded) if array is not None]
+    images = np.stack([decoded[index] for index in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
+    labels = np.array([class_index[label] for label in rows["label"].iloc[kept]], dtype=np.int64)
+    return {"images": images, "labels": labels}
+
+
+def build_image_arrays(
+    splits: pd.DataFrame, class_names: list[str], config: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Decodes every image once (EXIF-oriented, RGB) and resizes it, giving one array bundle per split.
+
+    Args:
+        splits: Rows with ``path``, ``label`` and ``split``.
+        class_names: Sorted class names; a label's index is its position.
+        config: ``image_size``, ``resize_method`` and optionally ``workers`` (threads).
+
+    Returns:
+        ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test.
+    """
+    if config["resize_method"] not in RESIZE_METHODS:
+        raise ValueError(
+            f"preprocess.resize_method '{config['resize_method']}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}."
+        )
+    if int(config["image_size"]) < 8:
+        raise ValueError(f"preprocess.image_size must be at least 8 pixels, got {config['image_size']}.")
+    class_index = {name: index for index, name in enumerate(class_names)}
+    bundles = tuple(
+        _arrays_for_split(splits[splits["split"] == split].reset_index(drop=True), class_index, config)
+        for split in SPLITS
+    )
+    for split, bundle in zip(SPLITS, bundles):
+        if len(bundle["labels"]) == 0:
+            raise ValueError(f"The {split} split has no readable image; check the validation report.")
+    logger.info(
+        "Preprocessed arrays: %s.",
+        ", ".join(f"{split} {bundle['images'].shape}" for split, bundle in zip(SPLITS, bundles)),
+    )
+    return bundles
+
+
+def preview_augmentation(images_train: dict[str, np.ndarray], augmentation: dict[str, Any]) -> Figure:
+    """Nine augmented versions of the first training image, to check the augmentation settings by eye."""
+    return preview_augmentations(images_train["images"][0], augmentation, n=9, seed=0)

@@ -1,0 +1,106 @@
+"""Class selection and stratified train / validation / test splits of the manifest."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+logger = logging.getLogger(__name__)
+
+# Each class needs one image in test, one in validation and one in train.
+MIN_IMAGES_FOR_STRATIFYING = 3
+
+
+def select_classes(manifest: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+    """Keeps the classes a study is about: an explicit list, the N largest, and/or those with enough images.
+
+    Args:
+        manifest: One row per usable image with at least ``path`` and ``label``.
+        selection: ``classes`` (list or null), ``top_n_classes`` (int or null), ``min_images_per_class`` (int or null).
+
+    Returns:
+        The rows of the selected classes.
+    """
+    counts = manifest["label"].value_counts()
+    chosen = counts.index.tolist()
+    if selection.get("classes"):
+        wanted = [str(name) for name in selection["classes"]]
+        missing = sorted(set(wanted) - set(chosen))
+        if missing:
+            raise ValueError(
+                f"split.selection.classes names classes that are not in the manifest: {missing}. "
+                f"Available: {sorted(chosen)}."
+            )
+        chosen = wanted
+    if selection.get("min_images_per_class"):
+        chosen = [name for name in chosen if counts[name] >= selection["min_images_per_class"]]
+    if selection.get("top_n_classes"):
+        # Ties broken by name so the choice is reproducible.
+        ranked = sorted(chosen, key=lambda name: (-counts[name], name))
+        chosen = ranked[: selection["top_n_classes"]]
+    if not chosen:
+        raise ValueError(
+            "split.selection left no class: lower split.selection.min_images_per_class or widen "
+            f"split.selection.classes. Class sizes: {counts.to_dict()}."
+        )
+    selected = manifest[manifest["label"].isin(chosen)].reset_index(drop=True)
+    logger.info("Selected %d classes, %d images.", len(chosen), len(selected))
+    return selected
+
+
+def _check_stratifiable(labels: pd.Series, test_fraction: float, val_fraction: float) -> None:
+    counts = labels.value_counts()
+    too_small = counts[counts < MIN_IMAGES_FOR_STRATIFYING]
+    if not too_small.empty:
+        listed = ", ".join(f"'{name}' ({count} image{'s' * (count != 1)})" for name, count in too_small.items())
+        raise ValueError(
+            f"Cannot stratify: class {listed} has fewer than {MIN_IMAGES_FOR_STRATIFYING} images "
+            "(one each for train, validation and test). Add images to it, or drop small classes with "
+            f"split.selection.min_images_per_class: {MIN_IMAGES_FOR_STRATIFYING} (or top_n_classes)."
+        )
+    for name, fraction, total in (
+        ("split.test_fraction", test_fraction, len(labels)),
+        ("split.val_fraction", val_fraction, len(labels) * (1 - test_fraction)),
+    ):
+        if not 0 < fraction < 1:
+            raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {fraction}.")
+        if int(fraction * total) < len(counts):
+            raise ValueError(
+                f"{name}={fraction} of {int(total)} images gives fewer images than the {len(counts)} classes, "
+                f"so not every class can be represented. Raise {name} or select fewer classes."
+            )
+
+
+def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Stratified, seeded split: ``test_fraction`` of all images for test, ``val_fraction`` of the rest for validation.
+
+    The test split is carved out first and never used for any choice before the report.
+
+    Args:
+        selected: Manifest rows of the selected classes.
+        config: ``test_fraction`` (0.05 gives the 95/5 split), ``val_fraction``, ``seed``.
+
+    Returns:
+        The rows with a ``split`` column in {train, val, test}, and the sorted class names (label index = position).
+    """
+    test_fraction, val_fraction = float(config["test_fraction"]), float(config["val_fraction"])
+    _check_stratifiable(selected["label"], test_fraction, val_fraction)
+    rest, test = train_test_split(
+        selected, test_size=test_fraction, stratify=selected["label"], random_state=config["seed"]
+    )
+    train, val = train_test_split(
+        rest, test_size=val_fraction, stratify=rest["label"], random_state=config["seed"]
+    )
+    splits = pd.concat(
+        [train.assign(split="train"), val.assign(split="val"), test.assign(split="test")],
+        ignore_index=True,
+    )
+    class_names = sorted(selected["label"].unique().tolist())
+    logger.info(
+        "Split %d images into train %d / val %d / test %d over %d classes.",
+        len(splits), len(train), len(val), len(test), len(class_names),
+    )
+    return splits, class_names

@@ -1,0 +1,222 @@
+"""Side-by-side comparison of trained models and significance tests between training strategies."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from image_classification.reporting.statistics import mcnemar_test
+
+# Strategies in the order a reader expects them; unknown strategies follow alphabetically.
+STRATEGY_ORDER = ("scratch", "transfer", "finetune")
+
+COMPARISON_COLUMNS = [
+    "model",
+    "strategy",
+    "test_images",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "top5_accuracy",
+    "macro_f1",
+    "log_loss",
+    "train_time_s",
+    "epochs_run",
+    "trainable_params",
+    "total_params",
+    "inference_images_per_s",
+]
+_METRIC_COLUMNS = [
+    "test_images",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "top5_accuracy",
+    "macro_f1",
+    "log_loss",
+    "inference_images_per_s",
+]
+_SUMMARY_COLUMNS = ["train_time_s", "epochs_run", "trainable_params", "total_params"]
+
+STRATEGY_TEST_COLUMNS = [
+    "strategy_a",
+    "model_a",
+    "accuracy_a",
+    "strategy_b",
+    "model_b",
+    "accuracy_b",
+    "only_a_correct",
+    "only_b_correct",
+    "statistic",
+    "p_value",
+    "method",
+    "alpha",
+    "significant",
+    "conclusion",
+]
+_MLFLOW_METRICS = ("accuracy", "top5_accuracy", "macro_f1", "log_loss")
+
+
+def strategy_of(model: str) -> str:
+    """Strategy part of a model namespace: ``"transfer.mobilenet_v2"`` -> ``"transfer"``."""
+    return model.split(".", 1)[0]
+
+
+def _nan_if_none(value: Any) -> float:
+    return float("nan") if value is None else value
+
+
+def compare_models(evaluations: dict[str, dict], summaries: dict[str, dict]) -> pd.DataFrame:
+    """One row per model with its test metrics and training cost, best accuracy first.
+
+    Args:
+        evaluations: Model namespace -> output of ``evaluate_model``.
+        summaries: Model namespace -> training summary (``train_time_s``, ``epochs_run``, ``trainable_params``,
+            ``total_params``, ``strategy``, ...).
+
+    Returns:
+        DataFrame with ``COMPARISON_COLUMNS``; a missing top-5 accuracy is NaN. Ties keep model-name order.
+
+    Raises:
+        ValueError: If the two dicts do not name the same models.
+    """
+    if set(evaluations) != set(summaries):
+        raise ValueError(
+            f"Evaluations exist for {sorted(evaluations)} but training summaries for {sorted(summaries)}; "
+            "every evaluated model needs its <namespace>.training_summary from training."
+        )
+    rows = []
+    for model in sorted(evaluations):
+        metrics = evaluations[model]["metrics"]
+        summary = summaries[model]
+        row = {"model": model, "strategy": summary.get("strategy") or strategy_of(model)}
+        row.update({column: _nan_if_none(metrics.get(column)) for column in _METRIC_COLUMNS})
+        row.update({column: _nan_if_none(summary.get(column)) for column in _SUMMARY_COLUMNS})
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    # Stable sort on a name-sorted table: equal accuracies stay in name order.
+    return table.sort_values("accuracy", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+def _ordered_strategies(strategies: set[str]) -> list[str]:
+    known = [strategy for strategy in STRATEGY_ORDER if strategy in strategies]
+    return known + sorted(strategies - set(STRATEGY_ORDER))
+
+
+def best_model_per_strategy(evaluations: dict[str, dict]) -> dict[str, str]:
+    """Strategy -> its most accurate model namespace (ties go to the first name alphabetically)."""
+    best: dict[str, str] = {}
+    for model in sorted(evaluations):
+        strategy = strategy_of(model)
+        accuracy = evaluations[model]["metrics"]["accuracy"]
+        if strategy not in best or accuracy > evaluations[best[strategy]]["metrics"]["accuracy"]:
+            best[strategy] = model
+    return {strategy: best[strategy] for strategy in _ordered_strategies(set(best))}
+
+
+def _check_same_test_set(evaluations: dict[str, dict]) -> None:
+    reference_model, *others = sorted(evaluations)
+    reference = np.asarray(evaluations[reference_model]["labels"])
+    for model in others:
+        if not np.array_equal(np.asarray(evaluations[model]["labels"]), reference):
+            raise ValueError(
+                f"{model} and {reference_model} were evaluated on different test labels; McNemar's test needs "
+                "the same images in the same order. Re-run the report pipeline on one images_test."
+            )
+
+
+def _conclusion(row: dict, n_images: int) -> str:
+    a, b = row["model_a"], row["model_b"]
+    accuracy_a, accuracy_b = row["accuracy_a"], row["accuracy_b"]
+    test = f"McNemar's test, {row['method']}, on the same {n_images} test images: p = {row['p_value']:.3g}"
+    discordant = (
+        f"{row['only_a_correct']} images only {a} got right, {row['only_b_correct']} only {b}"
+    )
+    if row["significant"]:
+        better, worse = (a, b) if accuracy_a > accuracy_b else (b, a)
+        return (
+            f"{better} ({max(accuracy_a, accuracy_b):.1%}) is significantly more accurate than {worse} "
+            f"({min(accuracy_a, accuracy_b):.1%}) at alpha = {row['alpha']:g} ({test}; {discordant})."
+        )
+    return (
+        f"No significant difference between {a} ({accuracy_a:.1%}) and {b} ({accuracy_b:.1%}) at "
+        f"alpha = {row['alpha']:g} ({test}; {discordant}); this test set cannot tell them apart."
+    )
+
+
+def compare_strategies(evaluations: dict[str, dict], alpha: float = 0.05) -> pd.DataFrame:
+    """McNemar's test between the best model of each strategy, for every pair of strategies present.
+
+    The best model of a strategy is picked by test accuracy, so with several models per strategy the p-values
+    are somewhat optimistic; the report says so.
+
+    Args:
+        evaluations: Model namespace (``<strategy>.<name>``) -> output of ``evaluate_model``.
+        alpha: Significance level (``report.alpha``).
+
+    Returns:
+        DataFrame with ``STRATEGY_TEST_COLUMNS``, one row per strategy pair (none with a single strategy);
+        ``conclusion`` states the result in plain words.
+
+    Raises:
+        ValueError: If ``alpha`` is not in (0, 1) or the models were scored on different test labels.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"report.alpha must be between 0 and 1 (e.g. 0.05), got {alpha}.")
+    if not evaluations:
+        return pd.DataFrame(columns=STRATEGY_TEST_COLUMNS)
+    _check_same_test_set(evaluations)
+    best = best_model_per_strategy(evaluations)
+    rows = []
+    for strategy_a, strategy_b in combinations(best, 2):
+        eval_a, eval_b = evaluations[best[strategy_a]], evaluations[best[strategy_b]]
+        labels = np.asarray(eval_a["labels"])
+        test = mcnemar_test(
+            np.asarray(eval_a["predictions"]) == labels, np.asarray(eval_b["predictions"]) == labels
+        )
+        row = {
+            "strategy_a": strategy_a,
+            "model_a": best[strategy_a],
+            "accuracy_a": float(eval_a["metrics"]["accuracy"]),
+            "strategy_b": strategy_b,
+            "model_b": best[strategy_b],
+            "accuracy_b": float(eval_b["metrics"]["accuracy"]),
+            "only_a_correct": test["b"],
+            "only_b_correct": test["c"],
+            "statistic": test["statistic"],
+            "p_value": test["p_value"],
+            "method": test["method"],
+            "alpha": float(alpha),
+            "significant": bool(test["p_value"] < alpha),
+        }
+        row["conclusion"] = _conclusion(row, labels.size)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=STRATEGY_TEST_COLUMNS)
+
+
+def test_metrics_for_mlflow(comparison: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """Test metrics of every model in kedro-mlflow's ``MlflowMetricsHistoryDataset`` format.
+
+    Args:
+        comparison: Output of ``compare_models``.
+
+    Returns:
+        ``{"<model>.test_<metric>": {"value": v, "step": 0}}`` for accuracy, top-5 accuracy, macro-F1 and log
+        loss; missing (None/NaN) values are left out because MLflow cannot log them.
+    """
+    metrics: dict[str, dict[str, float | int]] = {}
+    for row in comparison.to_dict("records"):
+        for name in _MLFLOW_METRICS:
+            value = row.get(name)
+            if value is None or not math.isfinite(float(value)):
+                continue
+            metrics[f"{row['model']}.test_{name}"] = {"value": float(value), "step": 0}
+    return metrics
+
+
+# The name starts with "test_"; stop pytest from collecting it wherever it is imported into a test module.
+test_metrics_for_mlflow.__test__ = False

@@ -1,0 +1,183 @@
+"""Get a data set of images onto disk and return the folder that holds it.
+
+``ingest.source.type`` picks where the images come from:
+
+* ``bundled`` (default): scikit-learn's 1,797 real 8x8 handwritten digits, written once as 32x32 RGB PNGs, one
+  folder per class ``0`` .. ``9``. Needs no network and no credentials.
+* ``folder``: an existing folder, used in place (nothing is copied).
+* ``zip``: a local ``.zip``/``.tar.gz`` archive, extracted safely.
+* ``url``: an archive downloaded with resume and an optional sha256 check, then extracted.
+* ``kaggle_dataset`` / ``kaggle_competition``: an archive from Kaggle via the official client, then extracted.
+
+Everything acquired lands in ``<raw_dir>/<name>/``, written to a temporary folder and renamed when complete, with a
+hidden marker recording its origin so reruns reuse it (also offline). Delete the folder to fetch it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from image_classification.archives import (
+    atomic_folder,
+    extract_archive,
+    is_archive,
+    read_marker,
+    write_marker,
+)
+from image_classification.downloads import download
+from image_classification.kaggle_downloads import KINDS as KAGGLE_KINDS
+from image_classification.kaggle_downloads import download_kaggle_archive
+
+logger = logging.getLogger(__name__)
+
+SOURCE_TYPES = ("bundled", "folder", "zip", "url", *KAGGLE_KINDS)
+SOURCE_SETTINGS = ("type", "name", "raw_dir", "path", "url", "sha256", "kaggle_slug")
+BUNDLED_DATASETS = ("digits",)
+_DIGIT_SCALE = 4  # 8x8 -> 32x32, large enough for small convnets and for eyes
+
+
+def fetch_source(
+    source: Mapping[str, Any], kaggle_api_factory: Callable[[], Any] | None = None
+) -> Path:
+    """Acquires the images described by the ``ingest.source`` settings.
+
+    Args:
+        source: The ``ingest.source`` parameters (``type``, ``name``, ``raw_dir``, ``path``, ``url``, ``sha256``,
+            ``kaggle_slug``).
+        kaggle_api_factory: Returns an authenticated Kaggle client; ``None`` for the real one (tests pass a stand-in).
+
+    Returns:
+        The folder holding the images.
+
+    Raises:
+        ValueError: Unknown type or setting, or a required setting missing.
+        FileNotFoundError: A ``folder`` or ``zip`` path that does not exist.
+    """
+    unknown = sorted(set(source) - set(SOURCE_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"Unknown setting(s) ingest.source.{', ingest.source.'.join(unknown)}; allowed: {SOURCE_SETTINGS}"
+        )
+    kind = source.get("type") or "bundled"
+    raw_dir = Path(source.get("raw_dir") or "data/01_raw")
+    name = str(source.get("name") or "").strip()
+    if kind == "folder":
+        return use_folder(_required(source, "path", kind))
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(
+            f"ingest.source.name {name!r} must be a plain folder name (e.g. 'digits'); it is created in {raw_dir}."
+        )
+    target = raw_dir / name
+    if kind == "bundled":
+        return write_bundled(name, target)
+    if kind == "zip":
+        archive = Path(_required(source, "path", kind))
+        if not archive.is_file():
+            raise FileNotFoundError(f"Archive not found: '{archive}'. Check ingest.source.path.")
+        return extract_archive(archive, target, origin=str(archive))
+    if kind == "url":
+        return fetch_url(_required(source, "url", kind), raw_dir, target, source.get("sha256"))
+    if kind in KAGGLE_KINDS:
+        return fetch_kaggle(
+            kind, _required(source, "kaggle_slug", kind), raw_dir, target, kaggle_api_factory
+        )
+    raise ValueError(f"ingest.source.type is {kind!r}; use one of {SOURCE_TYPES}.")
+
+
+def use_folder(path: str | Path) -> Path:
+    """Checks that an existing image folder exists and returns it (``type: folder``)."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Image folder not found: '{folder}'. Set ingest.source.path to an existing folder "
+            "(in your profile's parameters_ingest.yml or with --params)."
+        )
+    return folder
+
+
+def write_bundled(name: str, target: Path) -> Path:
+    """Writes a data set that ships with the installed packages (``type: bundled``) unless already complete.
+
+    ``digits`` is scikit-learn's ``load_digits``: 8x8 images with 17 grey levels, scaled to 0..255, enlarged 4x with
+    nearest neighbour (every pixel stays exact) and stored as 3-channel RGB PNG so no mode conversion is needed.
+
+    Args:
+        name: Bundled data set name; only ``"digits"`` exists.
+        target: Folder to create.
+
+    Returns:
+        ``target``.
+    """
+    if name not in BUNDLED_DATASETS:
+        raise ValueError(
+            f"ingest.source.name {name!r} is not a bundled data set; bundled: {BUNDLED_DATASETS}."
+        )
+    digits = load_digits()
+    origin = "sklearn.datasets.load_digits"
+    expected = str(len(digits.target))
+    marker = read_marker(target)
+    if marker.get("origin") == origin and marker.get("images") == expected:
+        logger.info("Reusing %s (%s digit images)", target, expected)
+        return target
+    if target.exists() and not marker:
+        raise FileExistsError(
+            f"{target} exists but was not written by ingest; move it away or set ingest.source.name to another name."
+        )
+    pixels = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    with atomic_folder(target) as staging:
+        for index, (image, label) in enumerate(zip(pixels, digits.target)):
+            big = np.kron(image, np.ones((_DIGIT_SCALE, _DIGIT_SCALE), dtype=np.uint8))
+            folder = staging / str(label)
+            folder.mkdir(exist_ok=True)
+            Image.fromarray(np.stack([big] * 3, axis=-1)).save(folder / f"{index:04d}.png")
+        write_marker(staging, origin=origin, images=expected)
+    logger.info("Wrote %s digit images into %s", expected, target)
+    return target
+
+
+def fetch_url(url: str, raw_dir: Path, target: Path, sha256: str | None = None) -> Path:
+    """Downloads an archive (resumable, checked) into ``raw_dir`` and extracts it into ``target`` (``type: url``)."""
+    marker = read_marker(target)
+    if marker.get("origin") == url and (not sha256 or marker.get("sha256") == sha256.lower()):
+        logger.info("Reusing %s (already downloaded from %s)", target, url)
+        return target
+    file_name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    if not is_archive(file_name):
+        raise ValueError(
+            f"ingest.source.url must point to an archive (.zip, .tar.gz, .tgz, .tar), got {url!r}. "
+            "For a folder of images on disk use type: folder."
+        )
+    archive = download(url, raw_dir / "downloads" / file_name, sha256=sha256)
+    return extract_archive(archive, target, origin=url)
+
+
+def fetch_kaggle(
+    kind: str, slug: str, raw_dir: Path, target: Path, api_factory: Callable[[], Any] | None = None
+) -> Path:
+    """Downloads a Kaggle data set or competition zip and extracts it into ``target`` (``type: kaggle_*``).
+
+    A folder already extracted from the same slug is reused without contacting Kaggle, so reruns work offline.
+    """
+    origin = f"{kind}:{slug}"
+    if read_marker(target).get("origin") == origin:
+        logger.info("Reusing %s (already downloaded from Kaggle '%s')", target, slug)
+        return target
+    archive = download_kaggle_archive(
+        kind, slug, raw_dir / "downloads" / slug.replace("/", "__"), api_factory
+    )
+    return extract_archive(archive, target, origin=origin)
+
+
+def _required(source: Mapping[str, Any], key: str, kind: str) -> str:
+    value = source.get(key)
+    if not value:
+        raise ValueError(f"ingest.source.{key} must be set when ingest.source.type is '{kind}'.")
+    return str(value)

@@ -1,0 +1,115 @@
+"""End to end: ``kedro run`` on the bundled sample in a scratch copy of the project, then what it left behind.
+
+The run happens once per module (in a subprocess, as a user would type it); the tests read its outputs, the
+versioned catalog files and the MLflow store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ONE_EPOCH = "scratch.training.epochs=1,transfer.training.epochs=1,finetune.training.epochs=1"
+MOBILENET_V2_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+
+def _kedro(workdir: Path, *arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *arguments],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, f"kedro run {' '.join(arguments)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def project_run(tmp_path_factory, project_root):
+    """A copy of the project's configuration, run once with every pipeline for one epoch per model."""
+    workdir = tmp_path_factory.mktemp("project")
+    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
+    (workdir / "conf" / "local").mkdir()
+    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
+    (workdir / "src").mkdir()  # Kedro insists on the source folder; the package itself comes from PYTHONPATH
+    env = {**os.environ, "PYTHONPATH": str(project_root / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
+    params = ONE_EPOCH
+    shared_keras = project_root.parent / "shared" / "keras"
+    if (shared_keras / "models" / MOBILENET_V2_FILE).is_file():
+        env["KERAS_HOME"] = str(shared_keras)  # real ImageNet weights, offline
+    else:
+        params += ",transfer.models.mobilenet_v2.weights=null"
+    first = _kedro(workdir, "--params", params, env=env)
+    second = _kedro(workdir, "--pipeline", "finetune", "--params", params, env=env)
+    return workdir, first, second
+
+
+def _versions(path: Path) -> list[Path]:
+    """The files saved under a versioned dataset path (one sub-folder per version)."""
+    return sorted(path.glob("*/" + path.name))
+
+
+def test_the_run_leaves_manifest_splits_arrays_figures_and_reports(project_run):
+    workdir, _, _ = project_run
+    data = workdir / "data"
+    for dataset in (
+        "02_intermediate/manifest.parquet",
+        "08_reporting/validation_report.csv",
+        "08_reporting/class_counts.png",
+        "08_reporting/sample_grid.png",
+        "08_reporting/image_sizes.png",
+        "03_primary/splits.parquet",
+        "03_primary/class_names.json",
+        "05_model_input/images_train.npz",
+        "05_model_input/images_val.npz",
+        "05_model_input/images_test.npz",
+        "08_reporting/augmentation_preview.png",
+        "06_models/scratch/basenet.keras",
+        "06_models/transfer/mobilenet_v2.keras",
+        "08_reporting/comparison.csv",
+        "08_reporting/report.md",
+        "08_reporting/report.html",
+    ):
+        assert _versions(data / dataset), f"{dataset} was not written"
+    class_names = json.loads(_versions(data / "03_primary/class_names.json")[0].read_text())
+    assert class_names == [str(digit) for digit in range(10)]
+    html = _versions(data / "08_reporting/report.html")[0].read_text()
+    assert html.count("data:image/png;base64,") >= 3
+
+
+def test_a_second_run_adds_versions_and_never_overwrites(project_run):
+    workdir, _, _ = project_run
+    models = workdir / "data" / "06_models"
+    assert len(_versions(models / "finetune" / "mobilenet_v2.keras")) == 2
+    assert len(_versions(models / "transfer" / "mobilenet_v2.keras")) == 1  # read, not retrained, by --pipeline=finetune
+
+
+def test_mlflow_has_one_run_per_kedro_run_with_params_curves_and_models(project_run):
+    from mlflow.tracking import MlflowClient
+
+    workdir, _, _ = project_run
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("image_classification")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    assert len(runs) == 2
+    full_run = runs[0]
+    assert full_run.data.params["transfer.training.epochs"] == "1"
+    assert full_run.data.params["preprocess.image_size"] == "32"
+    history = client.get_metric_history(full_run.info.run_id, "transfer.mobilenet_v2.val_accuracy")
+    assert len(history) == 1 and 0.0 <= history[0].value <= 1.0
+    assert "scratch.basenet.loss" in full_run.data.metrics
+    artifacts = {artifact.path for artifact in client.list_artifacts(full_run.info.run_id, "models")}
+    assert "models/transfer.mobilenet_v2" in artifacts
+    reports = {artifact.path for artifact in client.list_artifacts(full_run.info.run_id, "reports")}
+    assert {"reports/comparison.csv", "reports/report.html"} <= reports

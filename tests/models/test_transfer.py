@@ -1,0 +1,175 @@
+"""Transfer models: layout, save/load, feature extraction with a head trained on cached features, fine-tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from image_classification.models.backbones import BACKBONES
+from image_classification.models.heads import build_head
+from image_classification.models.transfer import (
+    build_transfer_model,
+    extract_features,
+    feature_extractor,
+    head_model,
+    unfreeze_model,
+)
+from image_classification.training import compile_model
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[np.ndarray, np.ndarray]:
+    """16 uint8 images of two easy classes: bright top half (0) or bright bottom half (1), plus noise."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(16) % 2
+    data = rng.integers(0, 80, (16, SIZE, SIZE, 3)).astype(np.uint8)
+    for index, label in enumerate(labels):
+        rows = slice(0, SIZE // 2) if label == 0 else slice(SIZE // 2, SIZE)
+        data[index, rows] += 150
+    return data, labels
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(2, dtype="float32")[labels]
+
+
+def _weight_paths(layers: list[keras.layers.Layer]) -> set[str]:
+    return {weight.path for layer in layers for weight in layer.trainable_weights}
+
+
+def test_layout_frozen_backbone_and_trainable_head() -> None:
+    model = build_transfer_model(
+        "mobilenet_v2", (SIZE, SIZE, 3), 3, None, {"dense_units": [8]}, pooling="max",
+        augmentation=keras.layers.RandomFlip("horizontal", name="flip"),
+    )
+    assert [layer.name for layer in model.layers] == [
+        "image", "augmentation", "preprocessing", "backbone", "pooling", "head"
+    ]
+    assert isinstance(model.get_layer("pooling"), keras.layers.GlobalMaxPooling2D)
+    assert model.get_layer("backbone").trainable is False
+    assert {w.path for w in model.trainable_weights} == _weight_paths([model.get_layer("head")])
+    probabilities = model.predict(np.zeros((2, SIZE, SIZE, 3), np.uint8), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="Allowed: avg, max"):
+        build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 3, None, None, pooling="mean")
+
+
+def test_head_settings() -> None:
+    head = build_head(32, 4, {"dense_units": [16, 8], "dropout": 0.5, "batch_norm": True})
+    assert head.name == "head" and head.output_shape == (None, 4)
+    kinds = [type(layer).__name__ for layer in head.layers]
+    assert kinds.count("Dense") == 3 and kinds.count("BatchNormalization") == 3 and kinds.count("Dropout") == 2
+    assert [type(layer).__name__ for layer in build_head(32, 2, {"dropout": 0}).layers] == ["Dense"]
+    with pytest.raises(ValueError, match="Allowed: dense_units, dropout, batch_norm"):
+        build_head(32, 2, {"units": [8]})
+    with pytest.raises(ValueError, match="dense_units must be a list of positive ints"):
+        build_head(32, 2, {"dense_units": 128})
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
+        build_head(32, 2, {"dropout": 1.5})
+
+
+def test_saved_model_loads_with_identical_predictions(tmp_path: Path, images: tuple[np.ndarray, np.ndarray]) -> None:
+    model = build_transfer_model(
+        "resnet50", (32, 32, 3), 2, "random", {"dense_units": [4], "batch_norm": True},
+        augmentation=keras.Sequential([keras.layers.RandomFlip("horizontal")], name="augmentation"),
+    )
+    pixels = images[0][:4, :32, :32]
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe_mode stays on: no Lambda layer inside
+    assert loaded.get_layer("preprocessing").backbone_name == "resnet50"
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
+    unfreeze_model(loaded, BACKBONES["resnet50"].default_unfreeze_layer, learning_rate=1e-5)  # what finetune does
+    assert "conv5_block1_1_conv/kernel" in {w.path for w in loaded.trainable_weights}
+
+
+def test_head_trained_on_cached_features_drives_the_full_model(images: tuple[np.ndarray, np.ndarray]) -> None:
+    pixels, labels = images
+    model = build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 2, None, {"dense_units": [8], "batch_norm": True})
+    features = extract_features(model, pixels, batch_size=5)  # uneven last batch on purpose
+    assert features.shape == (16, 1280) and features.dtype == np.float32
+    np.testing.assert_allclose(features, feature_extractor(model).predict(pixels, verbose=0), rtol=1e-5, atol=1e-5)
+
+    before = model.predict(pixels, verbose=0)
+    head = compile_model(head_model(model), learning_rate=1e-2)
+    head.fit(features, _one_hot(labels), epochs=2, batch_size=8, verbose=0)
+    after = model.predict(pixels, verbose=0)
+    assert not np.allclose(before, after)  # training the head changed the full model
+    np.testing.assert_allclose(after, head.predict(features, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_extract_features_rejects_images_of_another_size() -> None:
+    model = build_transfer_model("mobilenet_v1_075", (SIZE, SIZE, 3), 2, None)
+    with pytest.raises(ValueError, match=r"shape \(N, 64, 64, 3\)"):
+        extract_features(model, np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_unfreeze_by_name_trains_exactly_the_top_layers_and_keeps_batchnorm_frozen(
+    images: tuple[np.ndarray, np.ndarray],
+) -> None:
+    pixels, labels = images
+    model = build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 2, None, {"batch_norm": True})
+    backbone, head = model.get_layer("backbone"), model.get_layer("head")
+    start = [layer.name for layer in backbone.layers].index(BACKBONES["mobilenet_v2"].default_unfreeze_layer)
+    top_non_bn = [
+        layer for layer in backbone.layers[start:] if not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert len(model.trainable_weights) == len(head.trainable_weights)
+
+    unfreeze_model(model, "block_16_expand", learning_rate=1e-5)
+
+    assert {w.path for w in model.trainable_weights} == _weight_paths(top_non_bn) | _weight_paths([head])
+    assert {w.path for w in model.trainable_weights} >= {"block_16_expand/kernel", "Conv_1/kernel"}
+    batch_norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and not any(layer.trainable for layer in batch_norms)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-5)
+
+    frozen = backbone.get_layer("block_15_project").kernel.numpy().copy()
+    trained = backbone.get_layer("block_16_project").kernel.numpy().copy()
+    bn_mean = backbone.get_layer("block_16_expand_BN").moving_mean.numpy().copy()
+    model.optimizer.learning_rate.assign(1e-2)  # large enough to see every trainable weight move
+    model.fit(pixels, _one_hot(labels), epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(backbone.get_layer("block_15_project").kernel.numpy(), frozen)
+    np.testing.assert_array_equal(backbone.get_layer("block_16_expand_BN").moving_mean.numpy(), bn_mean)
+    assert not np.allclose(backbone.get_layer("block_16_project").kernel.numpy(), trained)
+
+
+def test_unfreeze_top_n_layers_and_bad_requests() -> None:
+    model = build_transfer_model("mobilenet_v1_075", (SIZE, SIZE, 3), 2, None)
+    backbone = model.get_layer("backbone")
+    unfreeze_model(model, 6, learning_rate=1e-4, label_smoothing=0.1)
+    # The top 6 layers are conv_dw_13(_bn, _relu), conv_pw_13(_bn, _relu): two kernels, no BatchNorm weights.
+    expected = {"conv_dw_13/kernel", "conv_pw_13/kernel"} | _weight_paths([model.get_layer("head")])
+    assert {w.path for w in model.trainable_weights} == expected
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    unfreeze_model(model, 0, learning_rate=1e-4)
+    assert not backbone.trainable_weights
+
+    with pytest.raises(ValueError, match="conv_dw_99' does not exist.*Close matches: conv_dw_9"):
+        unfreeze_model(model, "conv_dw_99", learning_rate=1e-4)
+    with pytest.raises(ValueError, match="out of range"):
+        unfreeze_model(model, 10_000, learning_rate=1e-4)
+    with pytest.raises(ValueError, match="layer name or a number"):
+        unfreeze_model(model, True, learning_rate=1e-4)
+
+
+def test_linear_probe_on_imagenet_features_separates_cats_and_dogs(shared_dir: Path) -> None:
+    folder = shared_dir / "datasets" / "cats_dogs_tiny"
+    weights = shared_dir / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    if not folder.is_dir() or not weights.is_file():
+        pytest.skip(f"Needs {folder} and {weights}.")
+    paths = sorted(folder.glob("Cat/*.jpg")) + sorted(folder.glob("Dog/*.jpg"))
+    labels = np.array([path.parent.name == "Dog" for path in paths], dtype=int)
+    pixels = np.stack([np.asarray(ImageOps.fit(Image.open(path).convert("RGB"), (128, 128))) for path in paths])
+    model = build_transfer_model("mobilenet_v2", (128, 128, 3), 2, weights)
+    features = extract_features(model, pixels, batch_size=20)
+    scores = cross_val_score(LogisticRegression(max_iter=2000), features, labels, cv=5)
+    assert scores.mean() >= 0.75, f"linear probe accuracy {scores.mean():.2f} (chance 0.5)"

@@ -1,0 +1,258 @@
+"""Report nodes on fixed predictions with hand-computed answers, and evaluate_model on a real Keras model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from image_classification.pipelines.report import nodes
+from image_classification.reporting.comparison import COMPARISON_COLUMNS, STRATEGY_TEST_COLUMNS
+from image_classification.reporting.metrics import classification_metrics
+
+# 3-class toy: 4 of 6 right. Per class F1: class 0 = 0.5, class 1 = 0.8 (P 2/3, R 1), class 2 = 2/3 (P 1, R 1/2).
+TOY_LABELS = np.array([0, 0, 1, 1, 2, 2])
+TOY_PREDICTIONS = np.array([0, 1, 1, 1, 2, 0])
+
+
+def confident(predictions: np.ndarray, n_classes: int, top: float = 0.8) -> np.ndarray:
+    """Probabilities putting `top` on the predicted class and spreading the rest evenly."""
+    rest = (1.0 - top) / (n_classes - 1)
+    probabilities = np.full((predictions.size, n_classes), rest, dtype=np.float32)
+    probabilities[np.arange(predictions.size), predictions] = top
+    return probabilities
+
+
+def evaluation(labels, predictions, n_classes=3, accuracy=None) -> dict:
+    """An evaluate_model-like dict built from fixed predictions."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    probabilities = confident(predictions, n_classes)
+    metrics = classification_metrics(probabilities, labels, bootstrap_samples=100)
+    metrics["inference_images_per_s"] = 100.0
+    if accuracy is not None:
+        metrics["accuracy"] = accuracy
+    return {
+        "probabilities": probabilities,
+        "labels": labels,
+        "predictions": predictions,
+        "metrics": metrics,
+    }
+
+
+def summary(strategy: str, seconds: float = 10.0) -> dict:
+    return {
+        "train_time_s": seconds,
+        "epochs_run": 3,
+        "trainable_params": 1_000,
+        "total_params": 5_000,
+        "strategy": strategy,
+        "model_name": "m",
+        "image_size": 8,
+    }
+
+
+def test_metrics_of_a_three_class_toy_match_hand_computation():
+    metrics = classification_metrics(
+        confident(TOY_PREDICTIONS, 3), TOY_LABELS, bootstrap_samples=500
+    )
+
+    assert metrics["test_images"] == 6
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert metrics["log_loss"] == pytest.approx(
+        (4 * -math.log(0.8) + 2 * -math.log(0.1)) / 6, rel=1e-5
+    )
+    assert metrics["top5_accuracy"] is None  # 3 classes: top-5 is trivially 100%
+    assert metrics["accuracy_ci_low"] <= 4 / 6 <= metrics["accuracy_ci_high"]
+
+
+def test_log_loss_of_perfectly_confident_right_predictions_is_zero():
+    labels = np.array([0, 1, 2, 1])
+    metrics = classification_metrics(np.eye(3, dtype=np.float32)[labels], labels)
+
+    assert metrics["accuracy"] == 1.0
+    assert metrics["log_loss"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_top5_accuracy_counts_true_classes_among_the_five_most_probable():
+    ranked = np.array(
+        [0.3, 0.25, 0.2, 0.1, 0.08, 0.05, 0.02], dtype=np.float32
+    )  # rank r -> ranked[r]
+    labels = np.array([0, 1, 2, 3])
+    true_class_rank = [0, 4, 5, 6]  # 1st and 5th are in the top 5, 6th and 7th are not
+    probabilities = np.empty((4, 7), dtype=np.float32)
+    for row, (label, rank) in enumerate(zip(labels, true_class_rank)):
+        others = [c for c in range(7) if c != label]
+        order = others[:rank] + [label] + others[rank:]  # classes from most to least probable
+        probabilities[row, order] = ranked
+
+    assert classification_metrics(probabilities, labels)["top5_accuracy"] == pytest.approx(0.5)
+
+
+def test_metrics_reject_logits_with_a_fix():
+    with pytest.raises(ValueError, match="softmax"):
+        classification_metrics(np.array([[2.0, -1.0, 0.5]], dtype=np.float32), np.array([0]))
+
+
+def test_per_class_report_lists_every_class(class_names):
+    report = nodes.per_class_report(
+        {"labels": TOY_LABELS, "predictions": TOY_PREDICTIONS}, class_names
+    )
+
+    assert list(report.columns) == ["class", "precision", "recall", "f1", "support"]
+    assert report["class"].tolist() == class_names
+    assert report["f1"].tolist() == pytest.approx([0.5, 0.8, 2 / 3])
+    assert report["support"].tolist() == [2, 2, 2]
+
+
+def test_evaluate_model_on_a_real_trained_model_is_consistent(
+    trained_model_and_history, images_test, class_names, report_config
+):
+    model, _ = trained_model_and_history
+
+    result = nodes.evaluate_model(model, images_test, class_names, report_config)
+
+    probabilities = result["probabilities"]
+    assert probabilities.shape == (30, 3) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(result["labels"], images_test["labels"])
+    np.testing.assert_array_equal(result["predictions"], probabilities.argmax(axis=1))
+    direct = model.predict(images_test["images"].astype("float32"), verbose=0)
+    np.testing.assert_allclose(probabilities, direct, atol=1e-5)
+    metrics = result["metrics"]
+    assert metrics["accuracy"] == pytest.approx(np.mean(result["predictions"] == result["labels"]))
+    assert metrics["accuracy"] > 0.5  # colour-coded classes are easy; two epochs learn them
+    assert metrics["accuracy_ci_low"] <= metrics["accuracy"] <= metrics["accuracy_ci_high"]
+    assert metrics["top5_accuracy"] is None
+    assert 0.0 <= metrics["macro_f1"] <= 1.0 and metrics["log_loss"] > 0.0
+    assert metrics["inference_images_per_s"] > 0.0
+
+
+def test_evaluate_model_rejects_a_class_list_the_model_was_not_trained_on(
+    trained_model_and_history, images_test
+):
+    model, _ = trained_model_and_history
+    with pytest.raises(ValueError, match="class_names lists 4"):
+        nodes.evaluate_model(model, images_test, ["a", "b", "c", "d"], {})
+    with pytest.raises(ValueError, match="images_test"):
+        nodes.evaluate_model(model, {"images": images_test["images"]}, ["a", "b", "c"], {})
+
+
+def test_compare_models_sorts_by_accuracy_and_has_every_column():
+    labels = [0, 0, 1, 1, 2, 2]
+    evaluations = {
+        "scratch.basenet": evaluation(labels, [0, 1, 1, 0, 2, 0]),  # 3/6
+        "transfer.mobilenet_v2": evaluation(labels, labels),  # 6/6
+        "finetune.mobilenet_v2": evaluation(labels, TOY_PREDICTIONS),  # 4/6
+    }
+    summaries = {model: summary(model.split(".")[0]) for model in evaluations}
+
+    comparison = nodes.compare_models(evaluations, summaries)
+
+    assert list(comparison.columns) == COMPARISON_COLUMNS
+    assert comparison["model"].tolist() == [
+        "transfer.mobilenet_v2",
+        "finetune.mobilenet_v2",
+        "scratch.basenet",
+    ]
+    assert comparison["accuracy"].tolist() == pytest.approx([1.0, 4 / 6, 0.5])
+    assert comparison["strategy"].tolist() == ["transfer", "finetune", "scratch"]
+    assert comparison["top5_accuracy"].isna().all()
+    assert comparison["test_images"].tolist() == [6, 6, 6]
+    with pytest.raises(ValueError, match="training_summary"):
+        nodes.compare_models(evaluations, {"scratch.basenet": summary("scratch")})
+
+
+def test_compare_models_node_unpacks_inputs_in_model_order():
+    labels = [0, 1, 2]
+    node_function = nodes.compare_models_node(["scratch.a", "transfer.b"])
+
+    comparison = node_function(
+        evaluation(labels, [0, 0, 0]),
+        evaluation(labels, labels),
+        summary("scratch", 1.0),
+        summary("transfer", 2.0),
+    )
+
+    assert comparison.set_index("model")["train_time_s"].to_dict() == {
+        "transfer.b": 2.0,
+        "scratch.a": 1.0,
+    }
+    assert nodes.model_datasets(["scratch.a", "transfer.b"], "evaluation", "training_summary") == [
+        "scratch.a.evaluation",
+        "transfer.b.evaluation",
+        "scratch.a.training_summary",
+        "transfer.b.training_summary",
+    ]
+
+
+def test_compare_strategies_tests_the_best_model_of_each_strategy():
+    labels = np.repeat([0, 1, 2], 20)
+    always_right = labels.copy()
+    wrong_on_first_30 = labels.copy()
+    wrong_on_first_30[:30] = (labels[:30] + 1) % 3
+    wrong_on_first_40 = labels.copy()
+    wrong_on_first_40[:40] = (labels[:40] + 1) % 3
+    wrong_on_first_2 = labels.copy()
+    wrong_on_first_2[:2] = (labels[:2] + 1) % 3
+    evaluations = {
+        "scratch.basenet": evaluation(labels, wrong_on_first_30),
+        "scratch.worse": evaluation(labels, wrong_on_first_40),
+        "transfer.mobilenet_v2": evaluation(labels, always_right),
+        "finetune.mobilenet_v2": evaluation(labels, wrong_on_first_2),
+    }
+
+    tests = nodes.compare_strategies(evaluations, alpha=0.05)
+
+    assert list(tests.columns) == STRATEGY_TEST_COLUMNS
+    assert list(zip(tests["model_a"], tests["model_b"])) == [
+        ("scratch.basenet", "transfer.mobilenet_v2"),
+        ("scratch.basenet", "finetune.mobilenet_v2"),
+        ("transfer.mobilenet_v2", "finetune.mobilenet_v2"),
+    ]
+    scratch_vs_transfer, scratch_vs_finetune, transfer_vs_finetune = tests.to_dict("records")
+    assert (scratch_vs_transfer["only_a_correct"], scratch_vs_transfer["only_b_correct"]) == (0, 30)
+    assert scratch_vs_transfer["significant"] and scratch_vs_finetune["significant"]
+    assert (
+        "transfer.mobilenet_v2 (100.0%) is significantly more accurate than scratch.basenet (50.0%)"
+        in (scratch_vs_transfer["conclusion"])
+    )
+    assert not transfer_vs_finetune["significant"]  # b = 2, c = 0: exact p = 0.5
+    assert transfer_vs_finetune["p_value"] == pytest.approx(0.5)
+    assert transfer_vs_finetune["conclusion"].startswith("No significant difference")
+
+
+def test_compare_strategies_needs_two_strategies_and_one_test_set():
+    labels = [0, 1, 2]
+    same_strategy = {
+        "scratch.a": evaluation(labels, labels),
+        "scratch.b": evaluation(labels, labels),
+    }
+    single = nodes.compare_strategies(same_strategy)
+    assert single.empty and list(single.columns) == STRATEGY_TEST_COLUMNS
+    with pytest.raises(ValueError, match="different test labels"):
+        nodes.compare_strategies(
+            {"scratch.a": evaluation(labels, labels), "transfer.b": evaluation([2, 1, 0], labels)}
+        )
+
+
+def test_test_metrics_for_mlflow_uses_metrics_history_format_and_skips_missing():
+    comparison = pd.DataFrame(
+        [
+            {
+                "model": "transfer.b",
+                "accuracy": 0.9,
+                "top5_accuracy": float("nan"),
+                "macro_f1": 0.85,
+                "log_loss": 0.3,
+            }
+        ]
+    )
+
+    assert nodes.test_metrics_for_mlflow(comparison) == {
+        "transfer.b.test_accuracy": {"value": 0.9, "step": 0},
+        "transfer.b.test_macro_f1": {"value": 0.85, "step": 0},
+        "transfer.b.test_log_loss": {"value": 0.3, "step": 0},
+    }
