@@ -20,9 +20,11 @@ _KAGGLE_VARIABLES = {"username": "KAGGLE_USERNAME", "key": "KAGGLE_KEY", "api_to
 class ModelPlanHook:
     """Hands the session's parameters (``--env``, ``--params`` included) to the pipeline builders."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before any other hook reads the parameters
     def after_context_created(self, context: KedroContext) -> None:
-        model_plan.use_parameters(context.params)
+        # Not context.params: in Kedro 1.7 reading it validates parameters against every pipeline, which builds the
+        # pipelines before the plan is known. The config loader already holds --env and --params.
+        model_plan.use_parameters(context.config_loader["parameters"])
 
 
 class CredentialsToEnvironmentHook:

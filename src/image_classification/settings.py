@@ -3,9 +3,10 @@
 from kedro.config import OmegaConfigLoader
 
 from image_classification.hooks import CredentialsToEnvironmentHook, MlflowArtifactsHook, ModelPlanHook
+from image_classification.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
-HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook())
+HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -51,7 +51,7 @@ def project_run(tmp_path_factory, project_root):
     else:
         params += ",transfer.models.mobilenet_v2.weights=null"
     first = _kedro(workdir, "--params", params, env=env)
-    second = _kedro(workdir, "--pipeline", "finetune", "--params", params, env=env)
+    second = _kedro(workdir, "--pipelines", "finetune", "--params", params, env=env)
     return workdir, first, second
 
 

@@ -42,3 +42,17 @@ class KerasModelDataset(AtomicFileDataset):
             with open(path, "wb") as stream:
                 stream.write(payload)
             return keras.saving.load_model(path, **self._load_args)
+
+
+class SharedKerasModelDataset(KerasModelDataset):
+    """A ``KerasModelDataset`` whose loaded model stays itself under ``copy.deepcopy``.
+
+    The served model (kedro-mlflow's ``KedroPipelineModel``) deep-copies its catalog on every request; copying a
+    Keras model and retracing its predict function costs seconds a request (MobileNetV2), sharing it nothing.
+    Predicting only reads the weights, so sharing is safe.
+    """
+
+    def _from_bytes(self, payload: bytes) -> Any:
+        model = super()._from_bytes(payload)
+        model.__deepcopy__ = lambda memo: model  # copy.deepcopy looks __deepcopy__ up on the object itself
+        return model

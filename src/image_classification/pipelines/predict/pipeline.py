@@ -1,0 +1,172 @@
+"""The ``predict`` pipeline (a folder of new images -> predictions CSV) and the servable MLflow model.
+
+``predict.model`` names the trained model namespace to use (``transfer.mobilenet_v2``); its input is
+``<namespace>.model``, whose catalog factory loads the latest version (``--load-versions`` picks another).
+
+:func:`create_serving_pipeline` builds kedro-mlflow's ``PipelineML``: the training steps that produce that model, and
+the same inference steps as ``predict``, which kedro-mlflow logs as an MLflow pyfunc model at the end of the run.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kedro.pipeline import Pipeline, node
+
+from image_classification.model_plan import STRATEGIES, project_parameters
+from image_classification.pipelines.predict.nodes import (
+    FILE_COLUMN,
+    IMAGE_COLUMN,
+    classify_images,
+    decode_images,
+    image_table_from_folder,
+    stage_for_serving,
+)
+
+#: The one free input of the inference steps: a table with a base64 ``image`` column (and optionally ``file``).
+IMAGE_TABLE = "prediction_images"
+#: Unversioned copies of the chosen model and class names that the MLflow model is packed from (catalog_predict.yml).
+SERVING_MODEL = "serving_model"
+SERVING_CLASS_NAMES = "serving_class_names"
+#: Where the MLflow model lands in the run: ``runs:/<run_id>/model``.
+MLFLOW_MODEL_NAME = "model"
+#: Packages the served model needs, pinned to the versions that logged it (``--env-manager local`` ignores them).
+_SERVING_DISTRIBUTIONS = (
+    "mlflow", "kedro", "kedro-datasets", "kedro-mlflow", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
+    "pillow",
+)
+
+
+def chosen_model(parameters: dict[str, Any] | None = None) -> str:
+    """The model namespace in ``predict.model``, e.g. ``"transfer.mobilenet_v2"``.
+
+    Raises:
+        ValueError: The setting is missing or not ``<strategy>.<name>``.
+    """
+    parameters = project_parameters() if parameters is None else parameters
+    namespace = str((parameters.get("predict") or {}).get("model") or "")
+    strategy, _, name = namespace.partition(".")
+    if strategy not in STRATEGIES or not name:
+        raise ValueError(
+            f"predict.model '{namespace}' must name a trained model as <strategy>.<name> with strategy one of "
+            f"{', '.join(STRATEGIES)} (e.g. transfer.mobilenet_v2); set it in conf/base/parameters_predict.yml "
+            "or with --params predict.model=<namespace>."
+        )
+    return namespace
+
+
+def inference_pipeline(model: str, class_names: str) -> Pipeline:
+    """Decode and classify the images of ``prediction_images``, giving ``predictions``.
+
+    Args:
+        model: Dataset holding the trained ``keras.Model``.
+        class_names: Dataset holding its class names.
+    """
+    return Pipeline(
+        [
+            node(
+                decode_images,
+                inputs=[IMAGE_TABLE, "params:preprocess"],
+                outputs=["prediction_pixels", "prediction_rows"],
+                name="decode_images",
+            ),
+            node(
+                classify_images,
+                inputs=[
+                    model,
+                    class_names,
+                    "prediction_pixels",
+                    "prediction_rows",
+                    "params:predict.top_k",
+                    "params:predict.batch_size",
+                ],
+                outputs="predictions",
+                name="classify_images",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """``predict``: images below ``predict.images_dir`` -> ``predictions`` with the model named in ``predict.model``."""
+    return Pipeline(
+        [
+            node(
+                image_table_from_folder,
+                inputs="params:predict.images_dir",
+                outputs=IMAGE_TABLE,
+                name="image_table_from_folder",
+            ),
+            inference_pipeline(f"{chosen_model()}.model", "class_names"),
+        ],
+        tags="predict",
+    )
+
+
+def create_serving_pipeline(training: Pipeline) -> Pipeline:
+    """kedro-mlflow's ``PipelineML``: train the ``predict.model`` model, then log the inference steps with it.
+
+    At the end of a run kedro-mlflow's hook logs an MLflow pyfunc model (``runs:/<run_id>/model``) that runs the
+    inference steps on a DataFrame of base64 images, with the model, class names and ``preprocess``/``predict``
+    parameters of this run packed in as artifacts.
+
+    Args:
+        training: All training pipelines; only the steps the chosen model needs are kept. When it does not produce
+            that model (not configured for training any more), the latest saved version is packed as it is.
+
+    Returns:
+        A ``PipelineML``; register it on its own, since adding it to another pipeline makes it a plain one again.
+    """
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+
+    namespace = chosen_model()
+    model = f"{namespace}.model"
+    wanted = [name for name in (model, f"{namespace}.epoch_metrics") if name in training.all_outputs()]
+    steps = training.to_outputs(*wanted) if model in wanted else Pipeline([])
+    staging = node(
+        stage_for_serving,
+        inputs=[model, "class_names"],
+        outputs=[SERVING_MODEL, SERVING_CLASS_NAMES],
+        name="stage_for_serving",
+        tags="serving",
+    )
+    top_k = int(((project_parameters().get("predict") or {}).get("top_k")) or 3)
+    return pipeline_ml_factory(
+        training=steps + Pipeline([staging]),
+        inference=inference_pipeline(SERVING_MODEL, SERVING_CLASS_NAMES),
+        input_name=IMAGE_TABLE,
+        log_model_kwargs={
+            "name": MLFLOW_MODEL_NAME,
+            "signature": serving_signature(top_k),
+            # The project's code travels inside the model, so serving needs no install of it.
+            "code_paths": [str(Path(__file__).resolve().parents[2])],
+            # Explicit requirements: inferring them would load the model again in a subprocess at the end of each run.
+            "pip_requirements": _pinned_requirements(),
+        },
+    )
+
+
+def serving_signature(top_k: int) -> Any:
+    """The served model's input: ``image`` (base64 image file, required) and ``file`` (optional, echoed back).
+
+    ``predict.top_k`` may be overridden per request (``"params": {"predict.top_k": 5}``); it defaults to ``top_k``.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", IMAGE_COLUMN), ColSpec("string", FILE_COLUMN, required=False)]),
+        params=ParamSchema([ParamSpec("predict.top_k", "long", top_k)]),
+    )
+
+
+def _pinned_requirements() -> list[str]:
+    pinned = []
+    for distribution in _SERVING_DISTRIBUTIONS:
+        try:
+            pinned.append(f"{distribution}=={metadata.version(distribution)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pinned

@@ -1,0 +1,320 @@
+"""Checks the parameters of a whole run before any node runs, so a typo fails in seconds, not after an hour.
+
+``RunChecksHook`` looks at the pipeline being run (which model namespaces it trains, whether it preprocesses) and
+checks only those parameters: scratch architectures, transfer backbones and their weights, fine-tuning layers, image
+size against every model's minimum, training settings. Every problem is collected and reported in one
+``RunParametersError`` naming the parameter, the bad value and the allowed values. The checks are cheap: nothing is
+downloaded or trained; a backbone is only built (random weights, once per process) to check an ``unfreeze_from``
+layer name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+
+from image_classification.model_plan import STRATEGIES, configured_models
+from image_classification.models import backbones, heads, scratch
+from image_classification.models.augmentation import build_augmentation
+from image_classification.models.transfer import POOLING_LAYERS
+from image_classification.pipelines.preprocess.nodes import RESIZE_METHODS
+from image_classification.pipelines.transfer.pipeline import MODES
+from image_classification.training import CALLER_KEYS, DEFAULT_FIT_CONFIG, OPTIMIZERS
+
+logger = logging.getLogger(__name__)
+
+#: Smallest ``preprocess.image_size`` the preprocess node accepts.
+MIN_IMAGE_SIZE = 8
+_TRAINING_KEYS = (*DEFAULT_FIT_CONFIG, *sorted(CALLER_KEYS))
+_POSITIVE_INTS = ("epochs", "batch_size")
+
+
+@dataclass(frozen=True)
+class ParameterProblem:
+    """One bad parameter: its full dotted name, the value found and what to do about it."""
+
+    parameter: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.parameter} = {self.value!r}: {self.message}"
+
+
+class RunParametersError(ValueError):
+    """The run's parameters have problems; raised before any node runs, listing all of them."""
+
+    def __init__(self, problems: Iterable[ParameterProblem]) -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(
+            f"{len(self.problems)} parameter problem(s), found before any node ran (nothing was trained or saved):"
+            f"\n{listed}\nFix them in conf/base/parameters_*.yml (or your --params / --env) and run again."
+        )
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a run does that has parameters to check: the models it trains and whether it preprocesses."""
+
+    models: dict[str, list[str]]
+    preprocess: bool
+
+
+def run_scope(pipeline: Pipeline) -> RunScope:
+    """The models trained by ``pipeline`` (from its ``<strategy>.<name>`` node tags) and whether it preprocesses.
+
+    Report nodes share a model's namespace but not its tags, so ``--pipelines report`` checks no training setting.
+    """
+    models: dict[str, list[str]] = {strategy: [] for strategy in STRATEGIES}
+    preprocess = False
+    for node in pipeline.nodes:
+        preprocess = preprocess or "preprocess" in node.tags
+        for tag in node.tags:
+            strategy, _, name = tag.partition(".")
+            if strategy in models and name and name not in models[strategy]:
+                models[strategy].append(name)
+    return RunScope(models, preprocess)
+
+
+def _choices(values: Iterable[Any]) -> str:
+    return ", ".join(str(value) for value in values)
+
+
+def _unknown(parameter: str, value: Any, allowed: Iterable[Any], what: str) -> ParameterProblem:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return ParameterProblem(parameter, value, f"unknown {what}. Allowed: {_choices(allowed)}.{hint}")
+
+
+def _check_training(block: dict[str, Any], where: str) -> list[ParameterProblem]:
+    """Problems with one ``training`` block (a strategy's, or a model's overrides) named ``where``."""
+    problems = [
+        _unknown(f"{where}.{key}", value, _TRAINING_KEYS, "training setting")
+        for key, value in block.items()
+        if key not in _TRAINING_KEYS
+    ]
+    optimizer = block.get("optimizer")
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        problems.append(_unknown(f"{where}.optimizer", optimizer, OPTIMIZERS, "optimizer"))
+    if "class_weight" in block and block["class_weight"] not in (None, "balanced"):
+        problems.append(ParameterProblem(f"{where}.class_weight", block["class_weight"], "allowed: balanced, null."))
+    for key in _POSITIVE_INTS:
+        value = block.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            problems.append(ParameterProblem(f"{where}.{key}", value, "must be a whole number of at least 1."))
+    rate = block.get("learning_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, Real) or rate <= 0):
+        problems.append(ParameterProblem(f"{where}.learning_rate", rate, "must be a number above 0 (e.g. 1.0e-3)."))
+    return problems
+
+
+def _model_settings(parameters: dict[str, Any], strategy: str, name: str) -> tuple[dict[str, Any], list]:
+    settings = ((parameters.get(strategy) or {}).get("models") or {}).get(name)
+    if settings is None or isinstance(settings, dict):
+        return settings or {}, []
+    where = f"{strategy}.models.{name}"
+    return {}, [ParameterProblem(where, settings, "must be a mapping of settings (see parameters_*.yml).")]
+
+
+def _too_small(image_size: int, needed: int, model: str, parameter: str) -> ParameterProblem | None:
+    if image_size >= needed:
+        return None
+    return ParameterProblem(
+        "preprocess.image_size",
+        image_size,
+        f"{model} ({parameter}) needs images of at least {needed}x{needed} px. Raise preprocess.image_size to "
+        f"{needed} or more, or pick another model.",
+    )
+
+
+def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    settings, problems = _model_settings(parameters, "scratch", name)
+    where = f"scratch.models.{name}"
+    architecture = settings.get("architecture", name)
+    if architecture not in scratch.SCRATCH_MODELS:
+        allowed = sorted(scratch.SCRATCH_MODELS)
+        return [*problems, _unknown(f"{where}.architecture", architecture, allowed, "scratch architecture")]
+    options = settings.get("options") or {}
+    body = scratch.SCRATCH_MODELS[architecture]
+    allowed_options = [p for p in inspect.signature(body).parameters if p not in ("x", "num_classes")]
+    unknown = sorted(set(options) - set(allowed_options))
+    if unknown:
+        return [*problems, ParameterProblem(
+            f"{where}.options", options,
+            f"unknown option(s) {unknown} for '{architecture}'. Allowed: {_choices(allowed_options) or 'none'}.",
+        )]
+    if image_size is not None:
+        needed = scratch.model_min_size(architecture, **options)
+        problems.append(_too_small(image_size, needed, f"scratch model '{architecture}'", f"{where}.architecture"))
+    return problems
+
+
+def _imagenet_file_note(backbone: str, where: str) -> None:
+    spec = backbones.BACKBONES[backbone]
+    if not any((folder / spec.keras_weights_file).is_file() for folder in backbones.keras_cache_dirs()):
+        searched = ", ".join(str(folder) for folder in backbones.keras_cache_dirs())
+        logger.warning(
+            "%s.weights = imagenet: '%s' is not in %s; it will be downloaded from %s when the model is built "
+            "(needs internet).", where, spec.keras_weights_file, searched, spec.weights_url,
+        )
+
+
+def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    settings, problems = _model_settings(parameters, "transfer", name)
+    where = f"transfer.models.{name}"
+    backbone = settings.get("backbone")
+    known = backbone in backbones.BACKBONES
+    if not known:
+        problems.append(_unknown(f"{where}.backbone", backbone, backbones.BACKBONES, "backbone"))
+    elif image_size is not None:
+        needed = backbones.BACKBONES[backbone].min_size
+        problems.append(_too_small(image_size, needed, f"backbone '{backbone}'", f"{where}.backbone"))
+    weights = settings.get("weights", "imagenet")
+    keyword = weights.lower() if isinstance(weights, str) else weights
+    if keyword == "imagenet" and known:
+        _imagenet_file_note(backbone, where)
+    elif keyword not in (*backbones.RANDOM_WEIGHTS, "imagenet") and not Path(str(weights)).expanduser().is_file():
+        problems.append(ParameterProblem(
+            f"{where}.weights", weights,
+            "this weights file does not exist. Allowed: imagenet (Keras's cached file), null (random "
+            f"initialisation) or the path of an existing no-top weights file for backbone '{backbone}'.",
+        ))
+    mode = settings.get("mode", "feature_extraction")
+    if mode not in MODES:
+        problems.append(_unknown(f"{where}.mode", mode, MODES, "transfer mode"))
+    pooling = settings.get("pooling", "avg")
+    if pooling not in POOLING_LAYERS:
+        problems.append(_unknown(f"{where}.pooling", pooling, POOLING_LAYERS, "pooling"))
+    try:
+        heads._checked_config(settings.get("head"))  # noqa: SLF001 - the head's own validation, nothing built
+    except ValueError as error:
+        problems.append(ParameterProblem(f"{where}.head", settings.get("head"), str(error)))
+    return problems
+
+
+def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    settings, problems = _model_settings(parameters, "finetune", name)
+    transfer_models = (parameters.get("transfer") or {}).get("models") or {}
+    if name not in transfer_models:
+        return [*problems, ParameterProblem(
+            f"finetune.models.{name}", settings,
+            "fine-tuning starts from the transfer model of the same name, and transfer.models has none. "
+            f"Allowed names (transfer models): {_choices(transfer_models) or 'none configured'}.",
+        )]
+    backbone = (transfer_models[name] or {}).get("backbone")
+    if backbone not in backbones.BACKBONES:
+        allowed = backbones.BACKBONES
+        return [*problems, _unknown(f"transfer.models.{name}.backbone", backbone, allowed, "backbone")]
+    if image_size is not None:
+        needed = backbones.BACKBONES[backbone].min_size
+        problems.append(_too_small(image_size, needed, f"backbone '{backbone}'", f"transfer.models.{name}.backbone"))
+    unfreeze_from = settings.get("unfreeze_from")
+    if unfreeze_from is not None:
+        try:  # checked at the backbone's own minimum size: only the layer matters here
+            backbones.validate_backbone_config(backbone, backbones.BACKBONES[backbone].min_size, unfreeze_from)
+        except ValueError as error:
+            problems.append(ParameterProblem(f"finetune.models.{name}.unfreeze_from", unfreeze_from, str(error)))
+    return problems
+
+
+_MODEL_CHECKS = {"scratch": _check_scratch, "transfer": _check_transfer, "finetune": _check_finetune}
+
+
+def _image_size(parameters: dict[str, Any]) -> tuple[int | None, list[ParameterProblem]]:
+    size = (parameters.get("preprocess") or {}).get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_IMAGE_SIZE:
+        message = f"must be a whole number of pixels, at least {MIN_IMAGE_SIZE} (e.g. 32, 96, 224)."
+        return None, [ParameterProblem("preprocess.image_size", size, message)]
+    return size, []
+
+
+def _check_preprocess(parameters: dict[str, Any], scope: RunScope) -> list[ParameterProblem]:
+    preprocess = parameters.get("preprocess") or {}
+    problems = []
+    if scope.preprocess and preprocess.get("resize_method") not in RESIZE_METHODS:
+        method = preprocess.get("resize_method")
+        problems.append(_unknown("preprocess.resize_method", method, RESIZE_METHODS, "resize method"))
+    if scope.preprocess or scope.models["scratch"] or scope.models["transfer"]:
+        try:
+            build_augmentation(preprocess.get("augmentation"))
+        except ValueError as error:
+            problems.append(ParameterProblem("preprocess.augmentation", preprocess.get("augmentation"), str(error)))
+    return problems
+
+
+def check_run_parameters(parameters: dict[str, Any], scope: RunScope) -> list[ParameterProblem]:
+    """Every problem with the parameters the run described by ``scope`` will read, in a stable order.
+
+    Args:
+        parameters: All the session's parameters (``--params`` and ``--env`` applied).
+        scope: The models the run trains and whether it preprocesses (see ``run_scope``).
+
+    Returns:
+        The problems found, without duplicates; empty when the run may start.
+    """
+    image_size, problems = None, []
+    if scope.preprocess or any(scope.models.values()):
+        image_size, problems = _image_size(parameters)
+    problems += _check_preprocess(parameters, scope)
+    for strategy, names in scope.models.items():
+        if not names:
+            continue
+        strategy_training = (parameters.get(strategy) or {}).get("training") or {}
+        problems += _check_training(strategy_training, f"{strategy}.training")
+        for name in names:
+            settings, _ = _model_settings(parameters, strategy, name)
+            problems += _check_training(settings.get("training") or {}, f"{strategy}.models.{name}.training")
+            problems += _MODEL_CHECKS[strategy](parameters, name, image_size)
+    unique = {str(problem): problem for problem in problems if problem is not None}  # values may be unhashable
+    return list(unique.values())
+
+
+def validate_run_parameters(parameters: dict[str, Any], pipeline: Pipeline | None = None) -> RunScope:
+    """Raises ``RunParametersError`` listing every problem with the parameters ``pipeline`` will use.
+
+    Args:
+        parameters: All the session's parameters.
+        pipeline: The pipeline about to run; None checks every configured model and the preprocessing.
+
+    Returns:
+        The checked scope.
+    """
+    if pipeline is None:
+        models = {strategy: configured_models(strategy, parameters) for strategy in STRATEGIES}
+        scope = RunScope(models, preprocess=True)
+    else:
+        scope = run_scope(pipeline)
+    problems = check_run_parameters(parameters, scope)
+    if problems:
+        raise RunParametersError(problems)
+    checked = [f"{strategy}.{name}" for strategy, names in scope.models.items() for name in names]
+    logger.info("Run parameters checked (%s).", ", ".join(checked) or "no model trained")
+    return scope
+
+
+class RunChecksHook:
+    """Checks the parameters of the pipeline about to run before any node (and before the MLflow run) starts."""
+
+    def __init__(self) -> None:
+        self._parameters: dict[str, Any] | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        # --params and --env applied; not context.params, which builds every pipeline first in Kedro 1.7
+        self._parameters = context.config_loader["parameters"]
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that the error would leave dangling
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        parameters = self._parameters if self._parameters is not None else catalog.load("parameters")
+        validate_run_parameters(parameters, pipeline)

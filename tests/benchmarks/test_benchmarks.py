@@ -1,0 +1,127 @@
+"""Smoke tests of the benchmark scripts: each runs on the tiny shared photo set and prints its table.
+
+Timings are never asserted: only that every script runs the project's code end to end, prints its Markdown table
+with the machine described, and writes its own section of a results file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def tiny_photos(shared_dir: Path) -> Path:
+    folder = shared_dir / "datasets" / "cats_dogs_tiny"
+    if not folder.is_dir():
+        pytest.skip(f"Tiny photo set not found at {folder}.")
+    return folder
+
+
+def _run(script: str, *arguments: str, tmp_path: Path) -> str:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KEDRO_DISABLE_TELEMETRY": "true"}
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result.stdout
+
+
+def _assert_described(stdout: str, results: Path, section: str) -> None:
+    assert "- Machine: " in stdout and "- Load average (1/5/15 min): " in stdout and "- Command: `python " in stdout
+    text = results.read_text()
+    assert f"<!-- {section}:start -->" in text and f"<!-- {section}:end -->" in text
+
+
+def test_input_pipeline_prints_its_table(tiny_photos, tmp_path):
+    results = tmp_path / "results.md"
+    stdout = _run(
+        "input_pipeline.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "1", "--image-size", "48",
+        "--batch-size", "8", "--results", str(results), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "| way | per batch | images | seconds | images/s | vs baseline |" in stdout
+    assert "baseline: seeds' way (ImageDataGenerator-style)" in stdout
+    assert "ours: uint8 cache + augmentation layers" in stdout
+    assert "| rotation |" in stdout  # the per-layer breakdown
+    _assert_described(stdout, results, "input-pipeline")
+
+
+def test_feature_extraction_prints_its_table(tiny_photos, tmp_path):
+    results = tmp_path / "results.md"
+    stdout = _run(
+        "feature_extraction.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "2", "--image-size", "32",
+        "--results", str(results), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "| way | what one epoch runs | epoch times (s) | s/epoch (steady) | vs from images |" in stdout
+    assert "on cached embeddings (mode: feature_extraction)" in stdout
+    _assert_described(stdout, results, "feature-extraction")
+
+
+@pytest.mark.e2e
+def test_overhead_prints_its_table(tiny_photos, tmp_path):
+    results = tmp_path / "results.md"
+    stdout = _run(
+        "overhead.py", "--data", str(tiny_photos), "--image-size", "32", "--epochs", "1", "--repeats", "1",
+        "--workdir", str(tmp_path / "project"), "--results", str(results), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "| bare Keras script (`benchmarks/bare_keras_transfer.py`) |" in stdout
+    assert "| `kedro run --pipelines=transfer` |" in stdout
+    _assert_described(stdout, results, "overhead")
+
+
+@pytest.mark.e2e
+def test_accuracy_study_runs_kedro_and_writes_its_tables(tiny_photos, tmp_path):
+    results = tmp_path / "results.md"
+    results.write_text("# Results\n\nKept as it is.\n")
+    stdout = _run(
+        "accuracy_study.py", "--datasets", "cats_dogs_tiny", "--models", "scratch.basenet", "transfer.mobilenet_v2",
+        "--image-size", "32", "--scratch-epochs", "1", "--transfer-epochs", "1", "--seed", "3",
+        "--workdir", str(tmp_path / "study"), "--results", str(results), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "| model | strategy | test images | test accuracy | 95% CI |" in stdout
+    assert "| `scratch.basenet` | scratch | 8 |" in stdout and "| `transfer.mobilenet_v2` | transfer | 8 |" in stdout
+    assert "| scratch vs transfer |" in stdout  # McNemar between the two strategies
+    _assert_described(stdout, results, "accuracy-study-cats_dogs_tiny")
+    assert results.read_text().startswith("# Results\n\nKept as it is.\n")
+
+
+def test_a_missing_data_folder_is_named_with_the_fix(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "input_pipeline.py"), "--data", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Image folder not found at" in result.stderr and "IMAGE_CLASSIFICATION_SHARED" in result.stderr
+
+
+def test_update_results_replaces_only_its_own_section(tmp_path):
+    spec = importlib.util.spec_from_file_location("benchmarks_common", BENCHMARKS / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = common  # dataclasses look their module up while the class is created
+    try:
+        spec.loader.exec_module(common)
+    finally:
+        del sys.modules[spec.name]
+    results = tmp_path / "results.md"
+    common.update_results(results, "a", "first A")
+    common.update_results(results, "b", "only B")
+    common.update_results(results, "a", "second A")
+    text = results.read_text()
+    assert "second A" in text and "first A" not in text and "only B" in text
+    assert text.index("second A") < text.index("only B")

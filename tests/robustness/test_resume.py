@@ -1,0 +1,61 @@
+"""A run killed during training resumes, in the next run, from its last finished epoch: the training node keeps its
+BackupAndRestore state under ``<strategy>.training.checkpoint_root/<namespace>``, a folder that is not versioned
+per run (``tests/test_training.py`` tests the fit loop itself)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from image_classification.models.augmentation import build_augmentation
+from image_classification.models.scratch import create_scratch_model
+from image_classification.pipelines.scratch.nodes import train_scratch_model
+from image_classification.strategy import checkpoint_dir
+from image_classification.training import compile_model, fit_model
+
+
+def _stripes(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Noisy vertical (0) or horizontal (1) stripes: learnable by a tiny CNN."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    images = rng.integers(0, 60, (n, 16, 16, 3)).astype(np.uint8)
+    for image, label in zip(images, labels, strict=True):
+        if label:
+            image[::4] += 180
+        else:
+            image[:, ::4] += 180
+    return {"images": images, "labels": labels.astype(np.int64)}
+
+
+class _KilledInSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt  # Ctrl+C, or the job's time ran out
+
+
+def test_a_killed_training_run_resumes_from_its_last_epoch_in_the_next_run(tmp_path, capfd):
+    train, val = _stripes(64, seed=0), _stripes(32, seed=1)
+    training = {
+        "epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "seed": 1, "verbose": 2,
+        "early_stopping_patience": None, "checkpoint_root": str(tmp_path / "checkpoints"),
+    }
+    # First run: the model train_scratch_model builds for these settings, killed as its second epoch starts.
+    model = create_scratch_model(
+        "basenet", (16, 16, 3), 2, augmentation=build_augmentation({}, seed=1), seed=1
+    )
+    compile_model(model, learning_rate=1e-3)
+    folder = checkpoint_dir(training, "scratch.basenet")
+    with pytest.raises(KeyboardInterrupt):
+        fit_model(model, train, val, training, folder, callbacks=[_KilledInSecondEpoch()])
+    capfd.readouterr()
+
+    # Next run: the pipeline's node with the same parameters picks the backup up.
+    model, history, summary = train_scratch_model(
+        train, val, ["h", "v"], {"architecture": "basenet"}, training, {}, model_name="basenet"
+    )
+    printed = capfd.readouterr().out
+    assert "Epoch 1/3" not in printed and "Epoch 2/3" in printed and "Epoch 3/3" in printed
+    assert summary["epochs_run"] == 3 and len(history["val_loss"]) == 3  # the killed run's epoch is kept
+    assert int(model.optimizer.iterations) == 3 * 4  # optimizer state restored: 3 epochs of 4 batches
+    assert not (tmp_path / "checkpoints" / "scratch.basenet" / "backup").exists()  # removed once complete

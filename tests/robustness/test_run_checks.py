@@ -1,0 +1,201 @@
+"""Wrong parameters fail at the start of a run, before any node, naming the parameter and the allowed values."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from types import SimpleNamespace
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline
+
+from image_classification import model_plan, settings
+from image_classification.models.backbones import BACKBONES, backbone_layer_names
+from image_classification.models.scratch import SCRATCH_MODELS
+from image_classification.pipelines.finetune.pipeline import create_pipeline as finetune_pipeline
+from image_classification.pipelines.ingest.pipeline import create_pipeline as ingest_pipeline
+from image_classification.pipelines.report.pipeline import create_pipeline as report_pipeline
+from image_classification.pipelines.scratch.pipeline import create_pipeline as scratch_pipeline
+from image_classification.pipelines.split.pipeline import create_pipeline as split_pipeline
+from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
+from image_classification.run_checks import (
+    RunChecksHook,
+    RunParametersError,
+    run_scope,
+    validate_run_parameters,
+)
+
+
+@pytest.fixture(scope="module")
+def project_parameters(project_root) -> dict:
+    """The parameters in conf/base, as a session would read them (conf/local left out)."""
+    loader = OmegaConfigLoader(
+        str(project_root / "conf"), base_env="base", default_run_env="base", merge_strategy={"parameters": "soft"}
+    )
+    return loader["parameters"]
+
+
+@pytest.fixture
+def params(project_parameters) -> dict:
+    return copy.deepcopy(project_parameters)
+
+
+@pytest.fixture
+def plan(params):
+    """Pipelines built in the test follow ``params`` (as ModelPlanHook does in a session)."""
+    model_plan.use_parameters(params)
+    yield params
+    model_plan.use_parameters(None)
+
+
+def _problems(parameters: dict, pipeline: Pipeline | None = None) -> str:
+    with pytest.raises(RunParametersError) as caught:
+        validate_run_parameters(parameters, pipeline)
+    return " ".join(str(caught.value).split())  # one line, whatever the wrapping
+
+
+def test_the_project_parameters_pass(params):
+    scope = validate_run_parameters(params)
+    assert scope.models["transfer"] == ["mobilenet_v2"] and scope.preprocess
+
+
+def test_unknown_backbone_names_the_parameter_and_lists_the_backbones(params):
+    params["transfer"]["models"]["mobilenet_v2"]["backbone"] = "resnet5000"
+    message = _problems(params)
+    assert "transfer.models.mobilenet_v2.backbone = 'resnet5000': unknown backbone" in message
+    assert f"Allowed: {', '.join(BACKBONES)}." in message and "Did you mean resnet50?" in message
+
+
+def test_image_size_below_the_backbone_minimum_names_both_settings(params):
+    params["transfer"]["models"]["mobilenet_v2"]["backbone"] = "inception_v3"
+    params["preprocess"]["image_size"] = 64
+    message = _problems(params)
+    assert "preprocess.image_size = 64: backbone 'inception_v3' (transfer.models.mobilenet_v2.backbone)" in message
+    assert "at least 75x75 px" in message and "Raise preprocess.image_size to 75" in message
+
+
+def test_image_size_below_a_scratch_model_minimum(params):
+    params["preprocess"]["image_size"] = 12
+    message = _problems(params)
+    assert "scratch model 'basenet' (scratch.models.basenet.architecture) needs images of at least 16x16" in message
+    assert "backbone 'mobilenet_v2'" in message  # 32 px: both models are reported in the same error
+
+
+def test_image_size_that_is_not_a_size(params):
+    params["preprocess"]["image_size"] = "big"
+    assert "preprocess.image_size = 'big': must be a whole number of pixels, at least 8" in _problems(params)
+
+
+def test_unknown_fine_tuning_layer_lists_close_matches(params):
+    params["finetune"]["models"]["mobilenet_v2"]["unfreeze_from"] = "block_16_expnad"
+    message = _problems(params)
+    assert "finetune.models.mobilenet_v2.unfreeze_from = 'block_16_expnad'" in message
+    assert "does not exist in backbone 'mobilenet_v2'" in message and "block_16_expand" in message
+
+
+def test_fine_tuning_layer_count_out_of_range_gives_the_range(params):
+    params["finetune"]["models"]["mobilenet_v2"]["unfreeze_from"] = 10_000
+    layers = len(backbone_layer_names("mobilenet_v2"))
+    assert f"allowed 0 to {layers}" in _problems(params)
+    params["finetune"]["models"]["mobilenet_v2"]["unfreeze_from"] = 20  # a valid count passes
+    validate_run_parameters(params)
+
+
+def test_fine_tuning_needs_a_transfer_model_of_the_same_name(params):
+    params["finetune"]["models"]["resnet"] = {"unfreeze_from": None}
+    message = _problems(params)
+    assert "finetune.models.resnet = {'unfreeze_from': None}" in message
+    assert "Allowed names (transfer models): mobilenet_v2." in message
+
+
+def test_unknown_scratch_architecture_and_option(params):
+    params["scratch"]["models"]["basenet"]["architecture"] = "resnet_tiny"
+    params["scratch"]["models"]["cnn3_dropout"]["options"] = {"dropuot": 0.2}
+    message = _problems(params)
+    assert "scratch.models.basenet.architecture = 'resnet_tiny': unknown scratch architecture." in message
+    assert f"Allowed: {', '.join(sorted(SCRATCH_MODELS))}." in message
+    assert "scratch.models.cnn3_dropout.options" in message and "Allowed: dense_units, dropout." in message
+
+
+def test_training_settings_are_checked_per_block(params):
+    params["scratch"]["training"]["optimiser"] = "adam"
+    params["transfer"]["training"]["optimizer"] = "lion"
+    params["finetune"]["training"]["epochs"] = 0
+    params["transfer"]["models"]["mobilenet_v2"]["training"] = {"learning_rate": -1.0, "class_weight": "auto"}
+    message = _problems(params)
+    assert "scratch.training.optimiser = 'adam': unknown training setting. Allowed: epochs, batch_size" in message
+    assert "transfer.training.optimizer = 'lion': unknown optimizer. Allowed: adam, adamw, sgd, rmsprop." in message
+    assert "finetune.training.epochs = 0: must be a whole number of at least 1." in message
+    assert "transfer.models.mobilenet_v2.training.learning_rate = -1.0: must be a number above 0" in message
+    assert "transfer.models.mobilenet_v2.training.class_weight = 'auto': allowed: balanced, null." in message
+
+
+def test_transfer_mode_pooling_head_and_missing_weights_file(params, tmp_path):
+    model = params["transfer"]["models"]["mobilenet_v2"]
+    model.update(mode="fine", pooling="mean", weights=str(tmp_path / "missing.h5"), head={"units": [64]})
+    message = _problems(params)
+    assert "transfer.models.mobilenet_v2.mode = 'fine': unknown transfer mode. Allowed: feature_extraction" in message
+    assert "transfer.models.mobilenet_v2.pooling = 'mean': unknown pooling. Allowed: avg, max." in message
+    assert f"transfer.models.mobilenet_v2.weights = '{tmp_path / 'missing.h5'}': this weights file does not" in message
+    assert "transfer.models.mobilenet_v2.head = {'units': [64]}: Unknown head setting(s) units." in message
+
+
+def test_imagenet_weights_not_cached_is_a_warning_not_an_error(params, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="image_classification.run_checks"):
+        validate_run_parameters(params)  # nothing downloaded here; the model build downloads it later
+    assert "transfer.models.mobilenet_v2.weights = imagenet" in caplog.text and "will be downloaded" in caplog.text
+
+
+def test_preprocess_settings_are_checked_when_preprocessing(params):
+    params["preprocess"]["resize_method"] = "squash"
+    params["preprocess"]["augmentation"]["flop"] = "horizontal"
+    message = _problems(params)
+    assert "preprocess.resize_method = 'squash': unknown resize method. Allowed: stretch, pad, center_crop." in message
+    assert "preprocess.augmentation" in message and "Unknown augmentation setting(s) ['flop']" in message
+
+
+def test_every_problem_is_reported_at_once(params):
+    params["transfer"]["models"]["mobilenet_v2"]["backbone"] = "resnet5000"
+    params["scratch"]["models"]["basenet"]["architecture"] = "nope"
+    params["finetune"]["training"]["optimizer"] = "nope"
+    with pytest.raises(RunParametersError) as caught:
+        validate_run_parameters(params)
+    assert [problem.parameter for problem in caught.value.problems] == [
+        "scratch.models.basenet.architecture",
+        "transfer.models.mobilenet_v2.backbone",
+        "finetune.training.optimizer",
+    ]
+    assert isinstance(caught.value, ValueError) and "3 parameter problem(s)" in str(caught.value)
+
+
+def test_only_the_strategies_in_the_run_are_checked(plan):
+    plan["transfer"]["models"]["mobilenet_v2"]["backbone"] = "resnet5000"
+    plan["preprocess"]["image_size"] = 4
+    # Neither ingest/split nor the report (which shares the model namespaces) trains or preprocesses anything.
+    for pipeline in (ingest_pipeline() + split_pipeline(), report_pipeline(["transfer.mobilenet_v2"])):
+        assert not any(run_scope(pipeline).models.values())
+        validate_run_parameters(plan, pipeline)
+    plan["preprocess"]["image_size"] = 32
+    validate_run_parameters(plan, scratch_pipeline())
+    assert run_scope(scratch_pipeline()).models["scratch"] == ["basenet", "cnn3_dropout"]
+    assert "transfer.models.mobilenet_v2.backbone" in _problems(plan, transfer_pipeline())
+    # Fine-tuning alone reads the transfer model's backbone, so it is checked too.
+    assert "transfer.models.mobilenet_v2.backbone" in _problems(plan, finetune_pipeline())
+
+
+def test_the_hook_is_registered_runs_first_and_reads_the_run_parameters(plan):
+    assert any(isinstance(hook, RunChecksHook) for hook in settings.HOOKS)
+    assert RunChecksHook.before_pipeline_run.kedro_impl["tryfirst"]  # before kedro-mlflow starts a run
+    plan["transfer"]["models"]["mobilenet_v2"]["backbone"] = "resnet5000"
+    catalog = DataCatalog({"parameters": MemoryDataset(plan)})
+    with pytest.raises(RunParametersError, match=re.escape("transfer.models.mobilenet_v2.backbone")):
+        RunChecksHook().before_pipeline_run({}, transfer_pipeline(["mobilenet_v2"]), catalog)
+    hook = RunChecksHook()  # in a session: the context's parameters, seen when it was created
+    hook.after_context_created(SimpleNamespace(params=plan))
+    with pytest.raises(RunParametersError, match=re.escape("transfer.models.mobilenet_v2.backbone")):
+        hook.before_pipeline_run({}, transfer_pipeline(["mobilenet_v2"]), DataCatalog())
