@@ -2,7 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
-from image_classification.hooks import CredentialsToEnvironmentHook, MlflowArtifactsHook, ModelPlanHook
+from image_classification.hooks import (
+    CredentialsToEnvironmentHook,
+    MlflowArtifactsHook,
+    ModelPlanHook,
+)
 from image_classification.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.

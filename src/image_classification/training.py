@@ -6,9 +6,7 @@ memory; a ``PyDataset`` casts one batch at a time to float32 (the model rescales
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +15,9 @@ from typing import Any
 import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
+
+from image_classification.batches import ArrayBatches
+from image_classification.training_state import TrainingState
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ CALLER_KEYS = {"checkpoint_root"}
 _NULLABLE = {"class_weight", "early_stopping_patience", "reduce_lr_patience"}
 BEST_MODEL_FILE = "best.keras"
 BACKUP_DIR = "backup"
-_HISTORY_FILE = "history.json"
 
 
 def compile_model(
@@ -83,93 +83,6 @@ def compile_model(
         metrics=metrics,
     )
     return model
-
-
-class ArrayBatches(keras.utils.PyDataset):
-    """Batches of in-memory arrays: float32 images (cast per batch) and one-hot float32 labels.
-
-    With ``shuffle`` the order is redrawn, from a generator seeded with ``seed``, at the start of every epoch.
-    """
-
-    def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        num_classes: int,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
-        self.num_classes, self.batch_size, self.shuffle = num_classes, batch_size, shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(self.labels))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        one_hot = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
-        return self.images[rows].astype(np.float32), one_hot
-
-    def on_epoch_begin(self) -> None:
-        if self.shuffle:
-            self._order = self._rng.permutation(len(self.labels))
-
-
-class _TrainingState(keras.callbacks.Callback):
-    """Logs the learning rate every epoch and, given ``backup_dir``, keeps what ``BackupAndRestore`` does not.
-
-    ``BackupAndRestore`` restores the weights, optimizer state and epoch, but not the history of the epochs before
-    the interruption nor the best ``val_loss`` the monitors had seen; this callback saves the history next to the
-    backup (so Keras deletes it with the backup) and, when a run resumes, reloads it and re-seeds the monitors.
-    """
-
-    def __init__(
-        self, backup_dir: Path | None, monitors: Sequence[keras.callbacks.Callback]
-    ) -> None:
-        super().__init__()
-        self.backup_dir, self.monitors = backup_dir, list(monitors)
-        self.restored: dict[str, list[float]] = {}  # epochs finished before an interruption
-        self._record: dict[str, list[float]] = {}
-        self._started = False
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        # The first epoch number is the one BackupAndRestore resumed at (its on_train_begin has run by now).
-        if self._started:
-            return
-        self._started = True
-        path = self.backup_dir / _HISTORY_FILE if self.backup_dir else None
-        if epoch == 0 or path is None or not path.exists():
-            return
-        self.restored = {
-            key: values[:epoch] for key, values in json.loads(path.read_text()).items()
-        }
-        self._record = {key: list(values) for key, values in self.restored.items()}
-        losses = self.restored.get("val_loss", [])
-        if losses:
-            best_epoch = int(np.argmin(losses))
-            for monitor in self.monitors:
-                monitor.best = losses[best_epoch]
-                if isinstance(monitor, keras.callbacks.EarlyStopping):
-                    monitor.wait, monitor.best_epoch = epoch - 1 - best_epoch, best_epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
-            return
-        if "learning_rate" not in logs:  # ReduceLROnPlateau adds it when present
-            logs["learning_rate"] = float(
-                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-            )
-        if self.backup_dir is None:
-            return
-        for key, value in logs.items():
-            self._record.setdefault(key, []).append(float(value))
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
-        (self.backup_dir / _HISTORY_FILE).write_text(json.dumps(self._record))
 
 
 def _check_split(name: str, split: dict, model: keras.Model, num_classes: int) -> None:
@@ -228,7 +141,7 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def _callbacks(
     cfg: dict[str, Any], epochs: int, checkpoint_dir: str | None
-) -> tuple[_TrainingState, list[keras.callbacks.Callback]]:
+) -> tuple[TrainingState, list[keras.callbacks.Callback]]:
     """Early stopping, learning-rate reduction and, with ``checkpoint_dir``, best checkpoint and backup."""
     patience = cfg["early_stopping_patience"]
     early_stopping = keras.callbacks.EarlyStopping(
@@ -246,7 +159,7 @@ def _callbacks(
             )
         )
     if checkpoint_dir is None:
-        state = _TrainingState(None, monitors)
+        state = TrainingState(None, monitors)
         return state, [*monitors, state]
     best_file = str(Path(checkpoint_dir, BEST_MODEL_FILE))
     monitors.append(
@@ -254,7 +167,7 @@ def _callbacks(
     )
     backup_dir = Path(checkpoint_dir, BACKUP_DIR)
     # The state is written before BackupAndRestore marks the epoch done: a backup never lacks its history.
-    state = _TrainingState(backup_dir, monitors)
+    state = TrainingState(backup_dir, monitors)
     return state, [*monitors, state, keras.callbacks.BackupAndRestore(str(backup_dir))]
 
 

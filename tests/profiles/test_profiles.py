@@ -210,6 +210,7 @@ def test_kedro_run_ingest_with_the_cats_vs_dogs_2k_profile(project_root, shared_
         "KEDRO_DISABLE_TELEMETRY": "true",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
+    env.pop("KEDRO_ENV", None)  # --env below decides
     command = [sys.executable, "-m", "kedro", "run", "--env", "cats_vs_dogs_2k", "--pipelines", "ingest"]
     result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
