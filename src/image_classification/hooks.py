@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
-from kedro.config import MissingConfigException
+from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
@@ -30,16 +31,18 @@ class ModelPlanHook:
 class CredentialsToEnvironmentHook:
     """Exports ``kaggle: {username, key}`` from ``conf/local/credentials.yml`` for the Kaggle client.
 
-    Values already in the environment win; the values themselves are never logged.
+    Read from ``conf/local`` even when a profile runs (``--env artworks`` loads base + artworks only): credentials
+    belong to the machine, not to the profile. Values already in the environment win; they are never logged.
     """
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        try:
-            credentials = context.config_loader["credentials"]
-        except MissingConfigException:
-            return
-        kaggle = (credentials or {}).get("kaggle") or {}
+        kaggle = {}
+        for loader in (_local_config_loader(context), context.config_loader):
+            try:
+                kaggle = {**kaggle, **((loader["credentials"] or {}).get("kaggle") or {})}
+            except MissingConfigException:
+                continue
         exported = []
         for key, variable in _KAGGLE_VARIABLES.items():
             if kaggle.get(key) and not os.environ.get(variable):
@@ -47,6 +50,11 @@ class CredentialsToEnvironmentHook:
                 exported.append(variable)
         if exported:
             logger.info("Kaggle credentials taken from credentials.yml (%s).", ", ".join(exported))
+
+
+def _local_config_loader(context: KedroContext) -> OmegaConfigLoader:
+    conf_source = str(Path(context.project_path) / "conf")
+    return OmegaConfigLoader(conf_source=conf_source, env="local", base_env="base", default_run_env="local")
 
 
 class MlflowArtifactsHook:
