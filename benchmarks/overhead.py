@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> None:
             if max(max(v) - min(v) for v in walls.values()) > abs(overhead_s)
             else "."
         ),
-        f"Scratch project: {project} (log: {log_file.name}).",
     ]
     markdown = common.section(
         "Overhead: kedro run vs a bare Keras script",
@@ -159,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         notes,
     )
     common.emit(markdown, args.results, "overhead")
+    print(f"Scratch project and its log: {project} ({log_file.name}).")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -92,3 +92,35 @@ def saved_file_path(dataset) -> str:
     else:
         path = dataset._filepath
     return str(path)
+
+
+class DistributionHook:
+    """Runs the whole pipeline inside the configured ``distribution`` (see ``distribution.py``).
+
+    Models are built, compiled and fitted in different nodes, so the distribution must span the run: entered before
+    the first node, left after the last one (or when the run fails).
+    """
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from image_classification.distribution import distribute
+
+        settings = catalog.load("params:distribution") if "params:distribution" in catalog else None
+        self._context = distribute(settings)
+        self._context.__enter__()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._leave()
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None

@@ -4,13 +4,14 @@ from kedro.config import OmegaConfigLoader
 
 from image_classification.hooks import (
     CredentialsToEnvironmentHook,
+    DistributionHook,
     MlflowArtifactsHook,
     ModelPlanHook,
 )
 from image_classification.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
-HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook())
+HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook(), DistributionHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
