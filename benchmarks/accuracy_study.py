@@ -9,7 +9,7 @@ Models: ``scratch.basenet`` and ``scratch.cnn3_dropout`` (trained from scratch),
 ImageNet MobileNetV2, head trained on cached features) and ``finetune.mobilenet_v2`` (that model with the top of the
 backbone unfrozen at a low learning rate).
 
-    python benchmarks/accuracy_study.py --seed 42            # both data sets, about 20-25 min on 2 cores
+    python benchmarks/accuracy_study.py --seed 42            # both data sets, about 10 min on 2 idle cores
     python benchmarks/accuracy_study.py --datasets impressionists --seed 1
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 import common
 import pandas as pd
 import scratch_project as sp
+import yaml
 
 common.setup_environment()
 RESULTS = common.REPO_ROOT / "docs" / "results.md"
@@ -178,7 +179,7 @@ def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot:
         f"{len(splits)} usable images, train/val/test {counts.get('train', 0)}/{counts.get('val', 0)}/"
         f"{counts.get('test', 0)}"
     )
-    shown = sp.yaml.safe_dump(overrides, sort_keys=False).replace(str(dataset.path), _shown_path(dataset.path))
+    shown = yaml.safe_dump(overrides, sort_keys=False).replace(str(dataset.path), _shown_path(dataset.path))
     return common.section(f"Accuracy study: {name}", body, machine, data, notes) + (
         f"\n<details><summary>Local parameters of the run (conf/local/{sp.OVERRIDES_FILE})</summary>\n\n"
         f"```yaml\n{shown}```\n\n</details>\n"

@@ -6,7 +6,7 @@
   matrix) and a random contrast change, in a single Python thread. It uses PIL's C ``Image.transform`` for the affine
   step, which is faster than ``ImageDataGenerator``'s per-channel ``scipy.ndimage`` one, so the baseline is, if
   anything, flattered.
-* **Ours**: what ``training.fit_model`` does per batch: ``training.ArrayBatches`` slices the preprocessed uint8 cache
+* **Ours**: what ``training.fit_model`` does per batch: ``batches.ArrayBatches`` slices the preprocessed uint8 cache
   (``build_image_arrays``) and casts the batch to float32 with one-hot labels, then the model's augmentation layers
   (``models.augmentation.build_augmentation``, keras.layers Random*) run on it compiled, as inside ``fit``.
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     num_classes = len(prepared.class_names)
     class_index = {name: index for index, name in enumerate(prepared.class_names)}
 
-    from image_classification.training import ArrayBatches
+    from image_classification.batches import ArrayBatches
 
     baseline = JpegBatches(
         prepared.paths("train"),

@@ -9,9 +9,9 @@ each, timed from the command line (interpreter start, imports and saving include
   loads and saves of arrays, features, model, history, summary), kedro-mlflow (one MLflow run with parameters,
   per-epoch metrics and the model as an artifact) and the project's nodes and fit loop with its checkpointing.
 
-A scratch copy of the project is prepared first (untimed: ``kedro run --pipelines=ingest,split,preprocess``, which also
-creates the MLflow database), then the two commands take turns ``--repeats`` times. Early stopping is off in both, so
-both train every epoch.
+A scratch copy of the project is prepared first (untimed: ``kedro run
+--to-outputs=images_train,images_val,class_names``, which also creates the MLflow database), then the two commands
+take turns ``--repeats`` times. Early stopping is off in both, so both train every epoch.
 
     python benchmarks/overhead.py                            # cats_vs_dogs_2k, 160 px, 10 epochs, 3 repeats
     python benchmarks/overhead.py --data ../shared/datasets/cats_dogs_tiny --image-size 32 --epochs 1 --repeats 1
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         workdir, overrides(data_dir, args.labels, args.image_size, args.epochs, args.batch_size, args.seed)
     )
     log_file = project / "benchmark.log"
-    print(f"Preparing arrays in {project} (kedro run --pipelines=ingest,split,preprocess, untimed) ...", flush=True)  # noqa: T201
-    sp.kedro_run(project, "--pipelines=ingest,split,preprocess", log_file=log_file)
+    print(f"Preparing arrays in {project} (kedro run --to-outputs=images_train,images_val,class_names, untimed) ...", flush=True)  # noqa: T201
+    sp.kedro_run(project, "--to-outputs=images_train,images_val,class_names", log_file=log_file)
     train = sp.latest_version(project, "data/05_model_input/images_train.npz")
     val = sp.latest_version(project, "data/05_model_input/images_val.npz")
     class_names = json.loads(sp.latest_version(project, "data/03_primary/class_names.json").read_text())
