@@ -196,6 +196,6 @@ def test_the_hook_is_registered_runs_first_and_reads_the_run_parameters(plan):
     with pytest.raises(RunParametersError, match=re.escape("transfer.models.mobilenet_v2.backbone")):
         RunChecksHook().before_pipeline_run({}, transfer_pipeline(["mobilenet_v2"]), catalog)
     hook = RunChecksHook()  # in a session: the context's parameters, seen when it was created
-    hook.after_context_created(SimpleNamespace(params=plan))
+    hook.after_context_created(SimpleNamespace(config_loader={"parameters": plan}))
     with pytest.raises(RunParametersError, match=re.escape("transfer.models.mobilenet_v2.backbone")):
         hook.before_pipeline_run({}, transfer_pipeline(["mobilenet_v2"]), DataCatalog())
