@@ -11,7 +11,6 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +22,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
+from tests.scratch_project import kedro_env as scratch_kedro_env
+from tests.scratch_project import make_scratch_project
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver"))
@@ -107,25 +109,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def project_copy(project_root: Path, workdir: Path) -> Path:
-    """The project's conf/ (without local/) and pyproject.toml in ``workdir``, with the empty src/ Kedro wants."""
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "src").mkdir()
-    return workdir
+    """The project's configuration in ``workdir`` (see tests/scratch_project.py)."""
+    return make_scratch_project(workdir)
 
 
 def kedro_env(project_root: Path) -> dict[str, str]:
-    """Environment for Kedro subprocesses: the package from src/, base config, no telemetry, quiet TensorFlow."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(project_root / "src"),
-        "KEDRO_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    env.pop("KEDRO_ENV", None)  # a profile set in the caller's shell would change the graph and the run
-    return env
+    """Environment for Kedro and kedro-viz subprocesses, also without kedro-viz's own tracking."""
+    return scratch_kedro_env(DO_NOT_TRACK="1")
 
 
 def venv_script(name: str) -> str:

@@ -7,13 +7,11 @@ versioned catalog files and the MLflow store.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.scratch_project import kedro_env, make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.e2e
 
@@ -21,37 +19,19 @@ ONE_EPOCH = "scratch.training.epochs=1,transfer.training.epochs=1,finetune.train
 MOBILENET_V2_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
-def _kedro(workdir: Path, *arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *arguments],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, f"kedro run {' '.join(arguments)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
-    return result
-
-
 @pytest.fixture(scope="module")
 def project_run(tmp_path_factory, project_root):
     """A copy of the project's configuration, run once with every pipeline for one epoch per model."""
-    workdir = tmp_path_factory.mktemp("project")
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "src").mkdir()  # Kedro insists on the source folder; the package itself comes from PYTHONPATH
-    env = {**os.environ, "PYTHONPATH": str(project_root / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
+    workdir = make_scratch_project(tmp_path_factory.mktemp("project"))
+    env = kedro_env()
     params = ONE_EPOCH
     shared_keras = project_root.parent / "shared" / "keras"
     if (shared_keras / "models" / MOBILENET_V2_FILE).is_file():
         env["KERAS_HOME"] = str(shared_keras)  # real ImageNet weights, offline
     else:
         params += ",transfer.models.mobilenet_v2.weights=null"
-    first = _kedro(workdir, "--params", params, env=env)
-    second = _kedro(workdir, "--pipelines", "finetune", "--params", params, env=env)
+    first = run_kedro(workdir, "--params", params, env=env)
+    second = run_kedro(workdir, "--pipelines", "finetune", "--params", params, env=env)
     return workdir, first, second
 
 

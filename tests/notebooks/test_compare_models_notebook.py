@@ -8,7 +8,6 @@ there with nbclient, as a user would open it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from tests.scratch_project import kedro_env, make_scratch_project
 
 pytestmark = pytest.mark.e2e
 
@@ -65,19 +66,8 @@ def _kernel_spec_for_this_interpreter(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def executed_notebook(tmp_path_factory, project_root) -> nbformat.NotebookNode:
     """The notebook after running every cell in a project copy filled by a small ``kedro run``."""
-    workdir = tmp_path_factory.mktemp("project")
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    (workdir / "conf" / "local" / "parameters.yml").write_text(SMALL_RUN_PARAMETERS)
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    # Kedro insists on the source folder; the package itself comes from PYTHONPATH.
-    (workdir / "src").mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(project_root / "src"),
-        "KEDRO_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
+    workdir = make_scratch_project(tmp_path_factory.mktemp("project"), {"parameters.yml": SMALL_RUN_PARAMETERS})
+    env = kedro_env()
     run = subprocess.run(
         [sys.executable, "-m", "kedro", "run"],
         cwd=workdir,

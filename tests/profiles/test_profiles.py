@@ -8,11 +8,7 @@ conf/base. One real ``kedro run --env cats_vs_dogs_2k --pipelines ingest`` check
 from __future__ import annotations
 
 import inspect
-import os
 import re
-import shutil
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -28,6 +24,7 @@ from image_classification.labels import STRATEGIES as LABEL_STRATEGIES
 from image_classification.models.augmentation import AUGMENTATION_KEYS
 from image_classification.settings import CONFIG_LOADER_ARGS
 from image_classification.sources import SOURCE_SETTINGS, SOURCE_TYPES
+from tests.scratch_project import make_scratch_project, run_kedro
 
 PROFILES = ("artworks", "dog_breeds", "cats_dogs", "cifar100", "cub200", "cats_vs_dogs_2k", "impressionists")
 LOCAL_PROFILES = ("cats_vs_dogs_2k", "impressionists")  # read ../shared in place
@@ -205,20 +202,8 @@ def test_kedro_run_ingest_with_the_cats_vs_dogs_2k_profile(project_root, shared_
     """The profile's relative ``../shared`` path is kept honest: the copy sits beside a link to the shared folder."""
     workdir = tmp_path / "project"
     (tmp_path / "shared").symlink_to(shared_dir, target_is_directory=True)
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "src").mkdir()  # Kedro insists on it; the package comes from PYTHONPATH
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(project_root / "src"),
-        "KEDRO_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    env.pop("KEDRO_ENV", None)  # --env below decides
-    command = [sys.executable, "-m", "kedro", "run", "--env", "cats_vs_dogs_2k", "--pipelines", "ingest"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    make_scratch_project(workdir)
+    run_kedro(workdir, "--env", "cats_vs_dogs_2k", "--pipelines", "ingest")  # kedro_env() drops KEDRO_ENV
 
     manifests = sorted((workdir / "data/02_intermediate/manifest.parquet").glob("*/manifest.parquet"))
     assert len(manifests) == 1, "ingest wrote no manifest version"

@@ -8,11 +8,8 @@ what they left behind.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
 from image_classification.models.backbones import BACKBONES
+from tests.scratch_project import kedro_env, make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.e2e
 
@@ -43,10 +41,7 @@ class Runs:
 
 
 def _kedro(workdir: Path, arguments: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *arguments],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
+    return run_kedro(workdir, *arguments, env=env, check=False, timeout=300)
 
 
 def _output(result: subprocess.CompletedProcess) -> str:
@@ -64,17 +59,10 @@ def _data_files(workdir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, project_root) -> Runs:
-    workdir = tmp_path_factory.mktemp("robust_project")
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "src").mkdir()  # Kedro insists on it; the package comes from PYTHONPATH
-    (workdir / "conf" / "local").mkdir()
     values = [secrets.token_hex(16) for _ in range(3)]
-    (workdir / "conf" / "local" / "credentials.yml").write_text(
-        f"kaggle:\n  username: user{values[0]}\n  key: {values[1]}\n  api_token: KGAT_{values[2]}\n"
-    )
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("KAGGLE_", "MLFLOW_"))}
-    env.update(PYTHONPATH=str(project_root / "src"), KEDRO_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="2")
+    credentials = f"kaggle:\n  username: user{values[0]}\n  key: {values[1]}\n  api_token: KGAT_{values[2]}\n"
+    workdir = make_scratch_project(tmp_path_factory.mktemp("robust_project"), {"credentials.yml": credentials})
+    env = {key: value for key, value in kedro_env().items() if not key.startswith(("KAGGLE_", "MLFLOW_"))}
     env["COLUMNS"] = "250"  # fewer wrapped log lines
     good = _kedro(workdir, GOOD, env)
     assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-5000:]

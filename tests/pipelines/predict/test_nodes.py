@@ -16,8 +16,8 @@ from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from PIL import Image
 
 from image_classification import model_plan
-from image_classification.images import load_rgb
 from image_classification.datasets import SharedKerasModelDataset
+from image_classification.images import load_rgb
 from image_classification.models.scratch import create_scratch_model
 from image_classification.pipelines.predict.nodes import (
     classify_images,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.scratch_project import make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.e2e
 
@@ -39,41 +40,15 @@ scratch:
 SERVER_START_TIMEOUT_S = 60
 
 
-def _kedro_run(workdir: Path, pipeline: str, env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--pipelines", pipeline],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"kedro run --pipelines {pipeline} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, project_root):
     """A scratch project where train_and_serve ran, then predict on the bundled digits plus two broken files."""
-    workdir = tmp_path_factory.mktemp("predict_project")
-    shutil.copytree(project_root / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    (workdir / "conf" / "local" / "parameters.yml").write_text(TINY_RUN)
-    shutil.copy(project_root / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "src").mkdir()  # Kedro insists on the source folder; the package itself comes from PYTHONPATH
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(project_root / "src"),
-        "KEDRO_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    _kedro_run(workdir, "train_and_serve", env)
+    workdir = make_scratch_project(tmp_path_factory.mktemp("predict_project"), {"parameters.yml": TINY_RUN})
+    run_kedro(workdir, "--pipelines", "train_and_serve")
     digits = workdir / "data" / "01_raw" / "digits"
     (digits / "0" / "empty.png").write_bytes(b"")
     (digits / "1" / "broken.jpg").write_bytes(b"not a jpeg")
-    _kedro_run(workdir, "predict", env)
+    run_kedro(workdir, "--pipelines", "predict")
     return workdir
 
 
