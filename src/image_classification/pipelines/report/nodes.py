@@ -11,6 +11,7 @@ rebuilds ``{namespace: value}`` dicts before calling the plain function from ``i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -33,6 +34,8 @@ from image_classification.reporting.figures import (
 )
 from image_classification.reporting.metrics import classification_metrics, per_class_table
 from image_classification.reporting.render import render_html, render_markdown
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # only for annotations: importing the pipeline should not start a Keras backend
     import keras
@@ -126,6 +129,11 @@ def evaluate_model(
         seed=int(config.get("seed", 0)),
     )
     metrics["inference_images_per_s"] = float(images.shape[0] / max(elapsed, 1e-9))
+    logger.info(
+        "Test accuracy %.3f (%.0f%% CI %.3f-%.3f), macro-F1 %.3f on %d test images.",
+        metrics["accuracy"], 100 * float(config.get("confidence", 0.95)), metrics["accuracy_ci_low"],
+        metrics["accuracy_ci_high"], metrics["macro_f1"], images.shape[0],
+    )
     return {
         "probabilities": probabilities,
         "labels": labels,
@@ -180,7 +188,10 @@ def _for_models(function: Callable, model_names: list[str]) -> Callable:
 
 def _compare_models_of(model_names: list[str], *evaluations_then_summaries: dict) -> pd.DataFrame:
     evaluations, summaries = _by_model(model_names, evaluations_then_summaries, 2)
-    return compare_models(evaluations, summaries)
+    comparison = compare_models(evaluations, summaries)
+    best = comparison.iloc[0]
+    logger.info("Compared %d models; most accurate: %s (%.3f).", len(comparison), best["model"], best["accuracy"])
+    return comparison
 
 
 def compare_models_node(model_names: list[str]) -> Callable[..., pd.DataFrame]:
