@@ -46,17 +46,37 @@ def _assert_described(stdout: str, results: Path, section: str) -> None:
     assert f"<!-- {section}:start -->" in text and f"<!-- {section}:end -->" in text
 
 
-def test_input_pipeline_prints_its_table(tiny_photos, tmp_path):
+@pytest.mark.parametrize(("backend", "section"), [("tensorflow", "input-pipeline"), ("jax", "input-pipeline-jax")])
+def test_input_pipeline_prints_its_table(tiny_photos, tmp_path, backend: str, section: str):
     results = tmp_path / "results.md"
     stdout = _run(
         "input_pipeline.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "1", "--image-size", "48",
-        "--batch-size", "8", "--results", str(results), tmp_path=tmp_path,
+        "--batch-size", "8", "--backend", backend, "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
     assert "| way | per batch | images | seconds | images/s | vs baseline |" in stdout
-    assert "baseline: seeds' way (ImageDataGenerator-style)" in stdout
-    assert "ours: uint8 cache + augmentation layers" in stdout
-    assert "| rotation |" in stdout  # the per-layer breakdown
-    _assert_described(stdout, results, "input-pipeline")
+    assert "| baseline: seeds' way (Keras ImageDataGenerator) |" in stdout
+    assert "| stricter baseline: same steps with PIL's affine |" in stdout
+    assert "| ours: uint8 cache + augmentation layers |" in stdout
+    assert "| random_affine | flip=horizontal, rotation=0.05" in stdout  # the per-layer breakdown
+    assert f"Keras backend {backend};" in stdout
+    _assert_described(stdout, results, section)
+
+
+def test_image_data_generator_gets_the_same_ranges_in_its_own_units():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from baselines import image_data_generator_settings
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    settings = image_data_generator_settings(
+        {"flip": "horizontal_and_vertical", "rotation": 0.05, "zoom": 0.1, "translation": 0.2, "contrast": 0.1, "shear": 1.0}
+    )
+    assert settings["rotation_range"] == pytest.approx(18)  # a twentieth of a turn, in degrees
+    assert settings["shear_range"] == pytest.approx(45)  # shear factor 1 = 45 degrees
+    assert (settings["width_shift_range"], settings["height_shift_range"], settings["zoom_range"]) == (0.2, 0.2, 0.1)
+    assert settings["horizontal_flip"] and settings["vertical_flip"]
+    assert settings["brightness_range"] == pytest.approx((0.9, 1.1))
+    assert image_data_generator_settings({"flip": None, "contrast": 0})["brightness_range"] is None
 
 
 def test_feature_extraction_prints_its_table(tiny_photos, tmp_path):

@@ -34,18 +34,20 @@ def _batch(size: int = 32) -> np.ndarray:
     return np.stack([_stripes(size)] * 4).astype(np.float32)
 
 
-def test_every_setting_adds_its_layer_in_order() -> None:
+def test_spatial_settings_fold_into_one_affine_layer_after_contrast() -> None:
     augmentation = build_augmentation(FULL, seed=3)
     assert augmentation.name == "augmentation"
-    assert [type(layer).__name__ for layer in augmentation.layers] == [
-        "RandomFlip",
-        "RandomRotation",
-        "RandomZoom",
-        "RandomTranslation",
-        "RandomContrast",
-        "SymmetricRandomShear",
-    ]
+    assert [type(layer).__name__ for layer in augmentation.layers] == ["RandomContrast", "RandomAffine"]
+    affine = augmentation.get_layer("random_affine")
+    assert (affine.flip, affine.rotation, affine.zoom, affine.translation, affine.shear) == (
+        "horizontal", 0.1, 0.1, 0.1, 0.1
+    )
+    assert augmentation.get_layer("random_contrast").seed == 3 and affine.seed == 4
     assert augmentation.get_layer("random_contrast").value_range == (0, 255)
+
+
+def test_contrast_alone_needs_no_affine_layer() -> None:
+    assert [type(layer).__name__ for layer in build_augmentation({"contrast": 0.2}).layers] == ["RandomContrast"]
 
 
 def test_layers_change_images_only_while_training_and_keep_pixel_range() -> None:
@@ -80,7 +82,7 @@ def test_nothing_switched_on_is_identity(config: dict | None) -> None:
 
 
 def test_flip_true_means_horizontal() -> None:
-    assert build_augmentation({"flip": True}).layers[0].mode == "horizontal"
+    assert build_augmentation({"flip": True}).get_layer("random_affine").flip == "horizontal"
 
 
 def test_unknown_setting_lists_allowed_keys() -> None:
@@ -98,9 +100,10 @@ def test_unknown_setting_lists_allowed_keys() -> None:
             {"flip": "diagonal"},
             "'flip' must be one of horizontal, vertical, horizontal_and_vertical",
         ),
-        ({"rotation": "lots"}, "'rotation' must be a number >= 0"),
-        ({"zoom": -0.1}, "'zoom' must be a number >= 0"),
-        ({"shear": True}, "'shear' must be a number >= 0"),
+        ({"rotation": "lots"}, "'rotation' must be a number >= 0 and < 1"),
+        ({"zoom": -0.1}, "'zoom' must be a number >= 0 and < 1"),
+        ({"shear": True}, "'shear' must be a number >= 0 and < 1"),
+        ({"translation": 1.5}, "'translation' must be a number >= 0 and < 1"),
     ],
 )
 def test_bad_values_are_explained(config: dict, message: str) -> None:
