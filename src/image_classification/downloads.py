@@ -1,7 +1,8 @@
 """Resumable file download over HTTP(S) or ``file://`` with a progress bar and an optional sha256 check.
 
 Bytes go to ``<dest>.part``; an interrupted download resumes from the end of that file with an HTTP ``Range``
-request (a server that ignores ranges simply sends everything again). Only a complete file whose checksum matches is
+request (a server that ignores ranges simply sends everything again); ``<dest>.part.url`` records the URL, and a
+``.part`` from any other (or unknown) URL is discarded rather than resumed. Only a complete file whose checksum matches is
 renamed to ``dest``, so ``dest`` existing means "downloaded and checked".
 """
 
@@ -69,6 +70,11 @@ def download(
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    origin = part.with_name(part.name + ".url")  # which URL the .part holds, so a resume never mixes two files
+    if part.exists() and (not origin.is_file() or origin.read_text() != url):
+        logger.warning("Discarding %s: it was not downloaded from %s; starting over", part, url)
+        part.unlink()
+    origin.write_text(url)
     for attempt in range(retries + 1):
         try:
             _fetch_into(url, part, timeout)
@@ -87,8 +93,10 @@ def download(
         if actual != expected:
             kept = part.with_name(dest.name + ".sha256-mismatch")
             os.replace(part, kept)
+            origin.unlink()
             raise ChecksumMismatchError(url, expected, actual, kept)
     os.replace(part, dest)
+    origin.unlink()
     logger.info("Downloaded %s (%s bytes) to %s", url, f"{dest.stat().st_size:,}", dest)
     return dest
 

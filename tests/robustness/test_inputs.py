@@ -153,7 +153,9 @@ def test_a_stale_part_file_is_restarted_cleanly(tmp_path, file_server):
     data = bytes(range(256)) * 100
     file_server.files["blob.zip"] = data
     dest = tmp_path / "blob.zip"
-    dest.with_name("blob.zip.part").write_bytes(b"x" * (len(data) + 10))  # longer than the file: not a prefix
+    # Left by a download of the same URL, but longer than the file now is (it changed on the server): not a prefix.
+    dest.with_name("blob.zip.part").write_bytes(b"x" * (len(data) + 10))
+    dest.with_name("blob.zip.part.url").write_text(file_server.url("blob.zip"))
     download(file_server.url("blob.zip"), dest, sha256=hashlib.sha256(data).hexdigest())
     assert dest.read_bytes() == data and not dest.with_name("blob.zip.part").exists()
     assert file_server.requests == [("blob.zip", f"bytes={len(data) + 10}-"), ("blob.zip", None)]

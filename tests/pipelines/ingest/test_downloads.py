@@ -33,11 +33,31 @@ def test_url_source_downloads_and_extracts_over_real_http(tmp_path, file_server)
 def test_url_download_resumes_a_part_file_left_by_an_earlier_run(tmp_path, file_server):
     data = bytes(range(256)) * 400
     file_server.files["blob.zip"] = data
+    file_server.cut_next_after["blob.zip"] = 30_000
     dest = tmp_path / "blob.zip"
-    (tmp_path / "blob.zip.part").write_bytes(data[:30_000])
+    with pytest.raises(DownloadError, match="run again to resume"):
+        download(file_server.url("blob.zip"), dest, retries=0)
+    assert (tmp_path / "blob.zip.part").stat().st_size == 30_000
     download(file_server.url("blob.zip"), dest, sha256=hashlib.sha256(data).hexdigest())
-    assert dest.read_bytes() == data and not (tmp_path / "blob.zip.part").exists()
-    assert file_server.requests == [("blob.zip", "bytes=30000-")]
+    assert dest.read_bytes() == data
+    assert not (tmp_path / "blob.zip.part").exists() and not (tmp_path / "blob.zip.part.url").exists()
+    assert file_server.requests == [("blob.zip", None), ("blob.zip", "bytes=30000-")]
+
+
+@pytest.mark.parametrize("left_by", ["another url", "an unknown download"])
+def test_a_part_file_from_elsewhere_is_discarded_not_resumed(tmp_path, file_server, left_by: str):
+    old, new = b"old archive " * 5_000, b"new archive " * 4_000
+    file_server.files.update({"old.zip": old, "new.zip": new})
+    dest = tmp_path / "data.zip"
+    if left_by == "another url":
+        file_server.cut_next_after["old.zip"] = 20_000
+        with pytest.raises(DownloadError):
+            download(file_server.url("old.zip"), dest, retries=0)
+    else:  # e.g. copied in by hand, or left by a version that did not record its URL
+        (tmp_path / "data.zip.part").write_bytes(old[:20_000])
+    download(file_server.url("new.zip"), dest)
+    assert dest.read_bytes() == new
+    assert file_server.requests[-1] == ("new.zip", None)  # fetched whole, no Range
 
 
 def test_url_download_resumes_after_the_connection_drops(tmp_path, file_server):
