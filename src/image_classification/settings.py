@@ -1,6 +1,9 @@
 """Project settings: hooks and configuration loader."""
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
+from kedro.utils import find_kedro_project
 
 from image_classification.hooks import (
     CredentialsToEnvironmentHook,
@@ -13,6 +16,15 @@ from image_classification.run_checks import RunChecksHook
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook(), DistributionHook())
 
+
+
+def project_root() -> str:
+    """The Kedro project the current folder is in (the folder itself outside one), for ``${project_root:}`` in
+    configuration: kedro-mlflow keeps ``sqlite:///`` paths relative to the current folder, so a session started in
+    ``notebooks/`` would otherwise open an empty ``notebooks/mlflow.db``."""
+    return str(find_kedro_project(Path.cwd()) or Path.cwd())
+
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -20,4 +32,5 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
     # A profile (conf/<env>/) overrides single keys such as ingest.source without restating the rest.
     "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": {"project_root": project_root},
 }
