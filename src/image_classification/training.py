@@ -211,7 +211,7 @@ def fit_model(
     Returns:
         The model, its history (metric name -> per-epoch floats, ``learning_rate`` included; a resumed run includes
         the epochs before the interruption) and a summary ``{train_time_s, epochs_run, trainable_params,
-        total_params}``.
+        total_params}`` (``train_time_s`` of a resumed run includes the epochs finished before the interruption).
     """
     cfg = _settings(config)
     num_classes = int(model.output_shape[-1])
@@ -241,7 +241,7 @@ def fit_model(
         callbacks=[*built_in, *callbacks],
         verbose=cfg["verbose"],
     )
-    train_time = time.perf_counter() - start
+    train_time = state.restored_seconds + time.perf_counter() - start
     model._initial_epoch = None  # noqa: SLF001 - set by BackupAndRestore; would make a later fit skip epochs
 
     if state.restored and Path(checkpoint_dir, BEST_MODEL_FILE).exists():

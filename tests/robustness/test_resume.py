@@ -4,6 +4,8 @@ per run (``tests/test_training.py`` tests the fit loop itself)."""
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -28,8 +30,13 @@ def _stripes(n: int, seed: int) -> dict[str, np.ndarray]:
     return {"images": images, "labels": labels.astype(np.int64)}
 
 
+FIRST_EPOCH_S = 3.0
+
+
 class _KilledInSecondEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 0:
+            time.sleep(FIRST_EPOCH_S)  # a first epoch long enough to show in the resumed run's train_time_s
         if epoch == 1:
             raise KeyboardInterrupt  # Ctrl+C, or the job's time ran out
 
@@ -51,11 +58,15 @@ def test_a_killed_training_run_resumes_from_its_last_epoch_in_the_next_run(tmp_p
     capfd.readouterr()
 
     # Next run: the pipeline's node with the same parameters picks the backup up.
+    started = time.perf_counter()
     model, history, summary = train_scratch_model(
         train, val, ["h", "v"], {"architecture": "basenet"}, training, {}, model_name="basenet"
     )
+    second_run_s = time.perf_counter() - started
     printed = capfd.readouterr().out
     assert "Epoch 1/3" not in printed and "Epoch 2/3" in printed and "Epoch 3/3" in printed
     assert summary["epochs_run"] == 3 and len(history["val_loss"]) == 3  # the killed run's epoch is kept
     assert int(model.optimizer.iterations) == 3 * 4  # optimizer state restored: 3 epochs of 4 batches
+    # The training time counts the killed run's finished epoch too, not just this run's.
+    assert summary["train_time_s"] >= FIRST_EPOCH_S and summary["train_time_s"] > second_run_s
     assert not (tmp_path / "checkpoints" / "scratch.basenet" / "backup").exists()  # removed once complete
