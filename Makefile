@@ -1,6 +1,6 @@
 # Two entry points for a fresh clone (no internet needed beyond PyPI):
 #   make run   - create .venv, install, and `kedro run` every pipeline on the bundled sample
-#   make test  - create .venv, install, and run the test suite
+#   make test  - create .venv, install, lint (ruff) and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,6 +29,7 @@ run: install
 	$(BIN)/kedro run
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
 viz: install

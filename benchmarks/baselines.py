@@ -136,8 +136,8 @@ class JpegBatches:
         return (*matrix[0], offset[0], *matrix[1], offset[1])
 
     def _load(self, path: str) -> np.ndarray:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
+        with Image.open(path) as source:
+            image = source.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
         if self.settings["flip"] and self.rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         image = image.transform(image.size, Image.Transform.AFFINE, self._affine(), Image.Resampling.BILINEAR)

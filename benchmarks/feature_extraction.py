@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     prepared = common.prepare_data(data_dir, args.image_size, labels_from=args.labels, limit=args.limit, seed=args.seed)
 
     from image_classification.models.augmentation import build_augmentation
-    from image_classification.models.transfer import build_transfer_model, extract_features, head_model
+    from image_classification.models.transfer import (
+        build_transfer_model,
+        extract_features,
+        head_model,
+    )
     from image_classification.training import compile_model, fit_model
 
     transfer = common.project_parameters("transfer")

@@ -58,13 +58,13 @@ def test_data_parallel_on_tensorflow_builds_and_fits_inside_a_mirrored_strategy(
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install 'jax[cpu]')")
 def test_data_parallel_on_jax_sets_and_restores_a_keras_distribution():
     script = textwrap.dedent(
-        f"""
+        """
         import keras, numpy as np
         from image_classification.distribution import distribute
         from image_classification.training import compile_model, fit_model
         from tests.test_distribution import _tiny_data, _tiny_model, TINY_FIT
         assert keras.backend.backend() == "jax"
-        with distribute({{"strategy": "data_parallel"}}):
+        with distribute({"strategy": "data_parallel"}):
             assert isinstance(keras.distribution.distribution(), keras.distribution.DataParallel)
             model = compile_model(_tiny_model(), learning_rate=1e-3)
             _, history, _ = fit_model(model, _tiny_data(), _tiny_data(), TINY_FIT)

@@ -19,7 +19,7 @@ from image_classification.downloads import DownloadError, download
 from image_classification.pipelines.ingest.nodes import build_manifest
 from image_classification.pipelines.split.nodes import split_dataset
 from image_classification.sources import fetch_source
-from tests.pipelines.ingest.conftest import class_zip, file_server, relative_files, write_image  # noqa: F401
+from tests.pipelines.ingest.conftest import class_zip, relative_files, write_image
 
 BOMB_SIDE = 30_000
 
