@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from tests.scratch_project import kedro_env as scratch_kedro_env
-from tests.scratch_project import make_scratch_project
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver"))
@@ -108,12 +107,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"No free TCP port found in {_PORT_RANGE} on {host}.")
 
 
-def project_copy(project_root: Path, workdir: Path) -> Path:
-    """The project's configuration in ``workdir`` (see tests/scratch_project.py)."""
-    return make_scratch_project(workdir)
-
-
-def kedro_env(project_root: Path) -> dict[str, str]:
+def kedro_env() -> dict[str, str]:
     """Environment for Kedro and kedro-viz subprocesses, also without kedro-viz's own tracking."""
     return scratch_kedro_env(DO_NOT_TRACK="1")
 

@@ -17,11 +17,11 @@ import pytest
 from tests.browser.conftest import (
     free_port,
     kedro_env,
-    project_copy,
     running_server,
     venv_script,
     wait_for_text,
 )
+from tests.scratch_project import make_scratch_project
 
 pytestmark = pytest.mark.browser
 
@@ -35,11 +35,11 @@ LAYERS = ("intermediate", "primary", "model_input", "models", "model_output", "r
 
 
 @pytest.fixture(scope="module")
-def viz_url(browser_available, project_root, tmp_path_factory):
+def viz_url(browser_available, tmp_path_factory):
     """``kedro viz run --no-browser`` on a project copy; yields its address and stops it by its PID afterwards."""
-    workdir = project_copy(project_root, tmp_path_factory.mktemp("viz_project"))
+    workdir = make_scratch_project(tmp_path_factory.mktemp("viz_project"))
     port = free_port()
-    env = kedro_env(project_root)
+    env = kedro_env()
     # kedro-viz asks PyPI for its latest version; offline that can hang up to 30 s. A proxy on the discard port
     # refuses at once, and the check treats that as "unknown". Local addresses bypass it.
     env.update(HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="127.0.0.1,localhost")

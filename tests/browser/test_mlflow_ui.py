@@ -8,7 +8,6 @@ per-epoch metrics such as ``scratch.basenet.val_accuracy``. Screenshots: ``data/
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -18,11 +17,11 @@ import pytest
 from tests.browser.conftest import (
     free_port,
     kedro_env,
-    project_copy,
     running_server,
     venv_script,
     wait_for_text,
 )
+from tests.scratch_project import make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.browser
 
@@ -35,26 +34,16 @@ METRICS = ("scratch.basenet.val_accuracy", "scratch.basenet.loss")
 
 
 @pytest.fixture(scope="module")
-def tiny_run_dir(browser_available, project_root, tmp_path_factory):
+def tiny_run_dir(browser_available, tmp_path_factory):
     """A project copy after one tiny ``kedro run``: its mlflow.db holds one run with metrics."""
-    workdir = project_copy(project_root, tmp_path_factory.mktemp("mlflow_project"))
-    result = subprocess.run(
-        [venv_script("kedro"), "run", *TINY_RUN],
-        cwd=workdir,
-        env=kedro_env(project_root),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    output = f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    assert result.returncode == 0, f"kedro run {' '.join(TINY_RUN)} failed:\n{output}"
+    workdir = make_scratch_project(tmp_path_factory.mktemp("mlflow_project"))
+    run_kedro(workdir, *TINY_RUN, env=kedro_env(), timeout=300)
     assert (workdir / "mlflow.db").is_file(), "kedro run did not create mlflow.db (conf/base/mlflow.yml)"
     return workdir
 
 
 @pytest.fixture(scope="module")
-def mlflow_url(tiny_run_dir, project_root):
+def mlflow_url(tiny_run_dir):
     """``mlflow ui`` on the tiny run's store; stopped by its PID (process group) afterwards."""
     port = free_port()
     command = [
@@ -63,7 +52,7 @@ def mlflow_url(tiny_run_dir, project_root):
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", "1",  # one uvicorn worker is plenty for one browser
     ]  # fmt: skip
-    with running_server(command, tiny_run_dir, kedro_env(project_root), tiny_run_dir / "mlflow_ui.log") as server:
+    with running_server(command, tiny_run_dir, kedro_env(), tiny_run_dir / "mlflow_ui.log") as server:
         url = f"http://127.0.0.1:{port}/"
         server.wait_until_serving(url + "health")
         yield url

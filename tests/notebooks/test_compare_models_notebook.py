@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.scratch_project import kedro_env, make_scratch_project
+from tests.scratch_project import kedro_env, make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.e2e
 
@@ -68,16 +67,7 @@ def executed_notebook(tmp_path_factory, project_root) -> nbformat.NotebookNode:
     """The notebook after running every cell in a project copy filled by a small ``kedro run``."""
     workdir = make_scratch_project(tmp_path_factory.mktemp("project"), {"parameters.yml": SMALL_RUN_PARAMETERS})
     env = kedro_env()
-    run = subprocess.run(
-        [sys.executable, "-m", "kedro", "run"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, f"kedro run failed:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
+    run_kedro(workdir, env=env, timeout=600)
 
     (workdir / "notebooks").mkdir()
     notebook_path = shutil.copy(project_root / NOTEBOOK, workdir / NOTEBOOK)
