@@ -17,7 +17,6 @@ from image_classification.run_checks import RunChecksHook
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook(), DistributionHook())
 
 
-
 def project_root() -> str:
     """The Kedro project the current folder is in (the folder itself outside one), for ``${project_root:}`` in
     configuration: kedro-mlflow keeps ``sqlite:///`` paths relative to the current folder, so a session started in
