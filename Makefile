@@ -1,5 +1,5 @@
 # Two entry points for a fresh clone (no internet needed beyond PyPI):
-#   make run   - create .venv, install, and `kedro run` every pipeline on the bundled sample
+#   make run   - create .venv, install, and `kedro run` every pipeline on the bundled paintings (ImageNet weights bundled)
 #   make test  - create .venv, install, lint (ruff) and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,13 +7,6 @@ BIN := $(VENV)/bin
 
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-# Real ImageNet weights offline: Keras looks in $KERAS_HOME/models. Use ../shared/keras when it is there.
-SHARED_KERAS := $(abspath ../shared/keras)
-ifeq ($(origin KERAS_HOME), undefined)
-ifneq ($(wildcard $(SHARED_KERAS)/models),)
-export KERAS_HOME := $(SHARED_KERAS)
-endif
-endif
 
 .PHONY: install run test viz mlflow-ui clean
 

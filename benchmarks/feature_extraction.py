@@ -1,7 +1,8 @@
 """Feature-extraction mode: seconds per epoch of head training on cached embeddings vs through the frozen backbone.
 
 Both ways train the same head (``transfer.models.mobilenet_v2.head`` of the project's parameters) of one classifier
-built by ``models.transfer.build_transfer_model`` with the project's ``training.fit_model``:
+built by ``models.transfer.build_transfer_model`` with the project's ``training.fit_model``, which compiles it with the
+project's training settings (``training`` merged with ``transfer.training``, as the transfer pipeline does):
 
 * **From images (end to end)**: ``fit_model(classifier, images)``: every epoch runs the augmented training images and
   the validation images through the frozen MobileNetV2 (``mode: end_to_end``).
@@ -75,20 +76,29 @@ def main(argv: list[str] | None = None) -> None:
         extract_features,
         head_model,
     )
-    from image_classification.training import compile_model, fit_model
+    from image_classification.training import TrainingSettings, fit_model, merge_training_config
 
     transfer = common.project_parameters("transfer")
     model_settings = transfer["models"]["mobilenet_v2"]
-    config = {
-        **transfer["training"],
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "early_stopping_patience": None,
-        "reduce_lr_patience": None,
-        "verbose": 0,
-    }
-    config.pop("checkpoint_root", None)
+    # The blocks the transfer pipeline merges (shared, strategy, model), then this benchmark's own overrides.
+    settings = TrainingSettings.from_config(
+        merge_training_config(
+            common.project_parameters("training"),
+            transfer.get("training"),
+            model_settings.get("training"),
+            {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "seed": args.seed,
+                "lr_schedule": "constant",
+                "early_stopping_patience": None,
+                "reduce_lr_patience": None,
+                "verbose": 0,
+                "checkpoint_root": None,
+            },
+        ),
+        where="transfer.training",
+    )
     weights = None if args.weights in ("null", "none", "random") else args.weights
 
     def classifier():
@@ -102,11 +112,9 @@ def main(argv: list[str] | None = None) -> None:
             augmentation=build_augmentation(common.benchmark_augmentation(), seed=args.seed),
         )
 
-    compile_args = {"learning_rate": config["learning_rate"], "optimizer": config["optimizer"]}
     print(f"Training the head from images (end to end) for {args.epochs} epoch(s) ...", flush=True)  # noqa: T201
-    end_to_end = compile_model(classifier(), **compile_args)
     images_timer = _epoch_timer()
-    fit_model(end_to_end, prepared.train, prepared.val, config, callbacks=[images_timer])
+    fit_model(classifier(), prepared.train, prepared.val, settings, callbacks=[images_timer])
 
     print("Extracting features, then training the head on them ...", flush=True)  # noqa: T201
     cached = classifier()
@@ -119,9 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         for split, bundle in (("train", prepared.train), ("val", prepared.val))
     }
     extraction_s = time.perf_counter() - started
-    head = compile_model(head_model(cached), **compile_args)
     features_timer = _epoch_timer()
-    fit_model(head, features["train"], features["val"], config, callbacks=[features_timer])
+    fit_model(head_model(cached), features["train"], features["val"], settings, callbacks=[features_timer])
     machine.finish()
 
     images_epoch, features_epoch = steady_epoch(images_timer.seconds), steady_epoch(features_timer.seconds)
@@ -157,8 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     break_even = extraction_s / max(images_epoch - features_epoch, 1e-9)
     notes = [
         f"Image size {args.image_size} px, batch size {args.batch_size}, {args.epochs} epoch(s) per way, weights "
-        f"{args.weights}; head {model_settings.get('head')}, optimizer {config['optimizer']} at "
-        f"{config['learning_rate']:g}. Steady = median of the epochs after the first (the first also traces).",
+        f"{args.weights}; head {model_settings.get('head')}, optimizer {settings.optimizer} at "
+        f"{settings.learning_rate:g}. Steady = median of the epochs after the first (the first also traces).",
         f"Target >= 10x: {'met' if speedup >= 10 else 'NOT met'} ({speedup:.0f}x per epoch).",
         f"With the one-off extraction counted, cached embeddings are ahead from epoch {break_even:.2f} on; the price is "
         "that augmentation cannot apply to cached features.",

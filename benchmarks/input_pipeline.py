@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     class_index = {name: index for index, name in enumerate(prepared.class_names)}
     paths, labels = prepared.paths("train"), prepared.labels("train")
 
-    from image_classification.batches import ArrayBatches
+    from image_classification.training.batches import ArrayBatches
 
     baseline = ImageDataGeneratorBatches(paths, labels, args.batch_size, args.image_size, augmentation, args.seed)
     stricter = JpegBatches(

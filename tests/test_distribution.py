@@ -1,4 +1,4 @@
-"""Tests for multi-device training: the configured strategy wraps building, compiling and fitting."""
+"""Tests for multi-device training: the configured strategy wraps building and fitting (which compiles)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from image_classification.distribution import check_strategy, distribute
-from image_classification.training import compile_model, fit_model
+from image_classification.training import fit_model
+from image_classification.training.distribution import check_strategy, distribute
 
 TINY_FIT = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "verbose": 0, "seed": 0}
 
@@ -38,8 +38,7 @@ def test_an_unknown_strategy_names_the_setting_and_the_allowed_values():
 
 def test_no_strategy_leaves_the_single_device_path_unchanged():
     with distribute({"strategy": None}):
-        model = compile_model(_tiny_model(), learning_rate=1e-3)
-        _, history, _ = fit_model(model, _tiny_data(), _tiny_data(), TINY_FIT)
+        _, history, _ = fit_model(_tiny_model(), _tiny_data(), _tiny_data(), TINY_FIT)
     assert len(history["loss"]) == 1
 
 
@@ -49,8 +48,7 @@ def test_data_parallel_on_tensorflow_builds_and_fits_inside_a_mirrored_strategy(
 
     with distribute({"strategy": "data_parallel"}):
         assert isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy)
-        model = compile_model(_tiny_model(), learning_rate=1e-3)
-        _, history, _ = fit_model(model, _tiny_data(), _tiny_data(), TINY_FIT)
+        _, history, _ = fit_model(_tiny_model(), _tiny_data(), _tiny_data(), TINY_FIT)
     assert len(history["loss"]) == 1
     assert not tf.distribute.has_strategy()  # left after the block
 
@@ -60,14 +58,14 @@ def test_data_parallel_on_jax_sets_and_restores_a_keras_distribution():
     script = textwrap.dedent(
         """
         import keras, numpy as np
-        from image_classification.distribution import distribute
-        from image_classification.training import compile_model, fit_model
+        from image_classification.training import fit_model
+        from image_classification.training.distribution import distribute
         from tests.test_distribution import _tiny_data, _tiny_model, TINY_FIT
         assert keras.backend.backend() == "jax"
         with distribute({"strategy": "data_parallel"}):
             assert isinstance(keras.distribution.distribution(), keras.distribution.DataParallel)
-            model = compile_model(_tiny_model(), learning_rate=1e-3)
-            _, history, _ = fit_model(model, _tiny_data(), _tiny_data(), TINY_FIT)
+            model, history, _ = fit_model(_tiny_model(), _tiny_data(), _tiny_data(), TINY_FIT)
+            assert model.compiled  # compiled by fit_model inside the distribution
         assert keras.distribution.distribution() is None
         print("fitted", len(history["loss"]))
         """

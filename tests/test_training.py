@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from PIL import Image
 from image_classification.models.augmentation import build_augmentation
 from image_classification.models.scratch import create_scratch_model
 from image_classification.training import (
+    TrainingSettings,
     balanced_class_weights,
     compile_model,
     fit_model,
@@ -65,25 +67,26 @@ def _cross_entropy(model: keras.Model, split: dict[str, np.ndarray]) -> float:
 def test_compile_model_metrics_and_loss() -> None:
     two = compile_model(
         create_scratch_model("dense_baseline", (8, 8, 3), 2),
-        learning_rate=0.01,
-        label_smoothing=0.1,
+        TrainingSettings(learning_rate=0.01, label_smoothing=0.1),
     )
     assert two.loss.label_smoothing == pytest.approx(0.1)
+    assert isinstance(two.optimizer, keras.optimizers.Adam)  # the default optimizer
     assert float(keras.ops.convert_to_numpy(two.optimizer.learning_rate)) == pytest.approx(0.01)
     assert two.evaluate(np.zeros((2, 8, 8, 3)), np.eye(2), verbose=0, return_dict=True).keys() == {
         "loss",
         "accuracy",
     }
     ten = compile_model(
-        create_scratch_model("dense_baseline", (8, 8, 3), 10), learning_rate=0.01, optimizer="sgd"
+        create_scratch_model("dense_baseline", (8, 8, 3), 10),
+        TrainingSettings(learning_rate=0.01, optimizer="sgd"),
     )
     assert isinstance(ten.optimizer, keras.optimizers.SGD)
     metrics = ten.evaluate(np.zeros((2, 8, 8, 3)), np.eye(10)[:2], verbose=0, return_dict=True)
     assert set(metrics) == {"loss", "accuracy", "top5_accuracy"}
     with pytest.raises(
-        ValueError, match="Unknown optimizer 'adagrad'. Allowed: adam, adamw, sgd, rmsprop"
+        ValueError, match=re.escape("Setting training.optimizer = 'adagrad': must be one of adam, adamw, sgd, rmsprop.")
     ):
-        compile_model(ten, learning_rate=0.1, optimizer="adagrad")
+        TrainingSettings.from_config({"optimizer": "adagrad"})
 
 
 def test_fit_learns_and_reports(data) -> None:
@@ -94,7 +97,7 @@ def test_fit_learns_and_reports(data) -> None:
     model, history, summary = fit_model(
         model, train, val, {**FAST, "epochs": 3, "learning_rate": 3e-3}
     )
-    assert model.compiled  # compiled with the config's learning rate because it was not yet
+    assert model.compiled  # fit_model compiles with the settings' optimizer and learning rate
     assert set(history) == HISTORY_KEYS
     assert all(len(values) == summary["epochs_run"] == 3 for values in history.values())
     assert all(isinstance(value, float) for values in history.values() for value in values)
@@ -110,13 +113,17 @@ def test_fit_learns_and_reports(data) -> None:
     assert predict_proba(model, val["images"][:0]).shape == (0, 2)
 
 
-def test_compiled_model_keeps_its_learning_rate(data) -> None:
+def test_configured_optimizer_and_learning_rate_replace_an_earlier_compile(data) -> None:
+    """fit_model always compiles: a model compiled beforehand trains with the settings, not its own optimizer."""
     train, val = data
-    model = compile_model(
-        create_scratch_model("dense_baseline", (16, 16, 3), 2), learning_rate=2e-4
-    )
-    _, history, _ = fit_model(model, train, val, {**FAST, "epochs": 1, "learning_rate": 0.5})
-    assert history["learning_rate"] == [pytest.approx(2e-4)]
+    model = create_scratch_model("dense_baseline", (16, 16, 3), 2)
+    model.compile(optimizer=keras.optimizers.Adam(2e-4), loss="categorical_crossentropy")
+    settings = {**FAST, "epochs": 1, "optimizer": "sgd", "learning_rate": 0.05, "label_smoothing": 0.2}
+    model, history, _ = fit_model(model, train, val, settings)
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert history["learning_rate"] == [pytest.approx(0.05)]
+    assert model.loss.label_smoothing == pytest.approx(0.2)
+    assert int(model.optimizer.iterations) == 6  # a fresh optimizer: one epoch of 96 / 16 batches
 
 
 class _Sabotage(keras.callbacks.Callback):
@@ -159,7 +166,7 @@ def test_balanced_class_weights_on_imbalanced_labels() -> None:
     # the model's absent class 2 gets no weight (and no division by zero).
     assert balanced_class_weights(labels) == pytest.approx({0: 60 / 108, 1: 5.0})
     assert weighted["loss"][0] != pytest.approx(plain["loss"][0], rel=1e-3)
-    with pytest.raises(ValueError, match="'class_weight' must be 'balanced' or null"):
+    with pytest.raises(ValueError, match=re.escape("Setting training.class_weight = 'inverse': must be 'balanced' or null.")):
         fit_model(model, train, val, {**FAST, "class_weight": "inverse"})
 
 
@@ -252,7 +259,10 @@ def test_bad_inputs_are_named(data, train, val, message) -> None:
 def test_unknown_setting_is_named(data) -> None:
     model = create_scratch_model("basenet", (16, 16, 3), 2)
     with pytest.raises(
-        ValueError, match=r"Unknown training setting\(s\) \['epoch'\].*Allowed: epochs, batch_size"
+        ValueError,
+        match=re.escape(
+            "Setting training.epoch = 3: unknown training setting; did you mean 'epochs'? Allowed: epochs, batch_size"
+        ),
     ):
         fit_model(model, *data, {"epoch": 3, "checkpoint_root": "ignored/here"})
 

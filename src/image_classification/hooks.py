@@ -106,7 +106,7 @@ class DistributionHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from image_classification.distribution import distribute
+        from image_classification.training.distribution import distribute
 
         settings = catalog.load("params:distribution") if "params:distribution" in catalog else None
         self._context = distribute(settings)

@@ -15,7 +15,6 @@ import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,16 @@ from kedro.pipeline import Pipeline
 from image_classification.model_plan import STRATEGIES, configured_models
 from image_classification.models import backbones, heads, scratch
 from image_classification.models.augmentation import build_augmentation
-from image_classification.models.transfer import POOLING_LAYERS
+from image_classification.models.transfer import POOLING_LAYERS, unfreeze_point
+from image_classification.models.weights import local_imagenet_weights_file
 from image_classification.pipelines.preprocess.nodes import RESIZE_METHODS
 from image_classification.pipelines.transfer.pipeline import MODES
-from image_classification.training import CALLER_KEYS, DEFAULT_FIT_CONFIG, OPTIMIZERS
+from image_classification.training import check_training_blocks, training_block_names
 
 logger = logging.getLogger(__name__)
 
 #: Smallest ``preprocess.image_size`` the preprocess node accepts.
 MIN_IMAGE_SIZE = 8
-_TRAINING_KEYS = (*DEFAULT_FIT_CONFIG, *sorted(CALLER_KEYS))
 _POSITIVE_INTS = ("epochs", "batch_size")
 
 
@@ -97,26 +96,17 @@ def _unknown(parameter: str, value: Any, allowed: Iterable[Any], what: str) -> P
     return ParameterProblem(parameter, value, f"unknown {what}. Allowed: {_choices(allowed)}.{hint}")
 
 
-def _check_training(block: dict[str, Any], where: str) -> list[ParameterProblem]:
-    """Problems with one ``training`` block (a strategy's, or a model's overrides) named ``where``."""
-    problems = [
-        _unknown(f"{where}.{key}", value, _TRAINING_KEYS, "training setting")
-        for key, value in block.items()
-        if key not in _TRAINING_KEYS
+def _check_training(parameters: dict[str, Any], strategy: str, name: str) -> list[ParameterProblem]:
+    """Problems with the ``training`` settings one model trains with, each named by the block that set it."""
+    blocks = [
+        parameters.get("training"),
+        (parameters.get(strategy) or {}).get("training"),
+        _model_settings(parameters, strategy, name)[0].get("training"),
     ]
-    optimizer = block.get("optimizer")
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        problems.append(_unknown(f"{where}.optimizer", optimizer, OPTIMIZERS, "optimizer"))
-    if "class_weight" in block and block["class_weight"] not in (None, "balanced"):
-        problems.append(ParameterProblem(f"{where}.class_weight", block["class_weight"], "allowed: balanced, null."))
-    for key in _POSITIVE_INTS:
-        value = block.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            problems.append(ParameterProblem(f"{where}.{key}", value, "must be a whole number of at least 1."))
-    rate = block.get("learning_rate")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, Real) or rate <= 0):
-        problems.append(ParameterProblem(f"{where}.learning_rate", rate, "must be a number above 0 (e.g. 1.0e-3)."))
-    return problems
+    names = training_block_names(f"{strategy}.{name}")
+    _, problems = check_training_blocks(list(zip(blocks, names, strict=True)))
+    # Named by the block that set the key, so a shared block's problem is the same for every model: reported once.
+    return [ParameterProblem(*problem) for problem in problems]
 
 
 def _model_settings(parameters: dict[str, Any], strategy: str, name: str) -> tuple[dict[str, Any], list]:
@@ -154,15 +144,23 @@ def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None
             f"{where}.options", options,
             f"unknown option(s) {unknown} for '{architecture}'. Allowed: {_choices(allowed_options) or 'none'}.",
         )]
+    input_size = settings.get("input_size")
+    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1):
+        return [*problems, ParameterProblem(f"{where}.input_size", input_size, "must be a whole number of pixels.")]
     if image_size is not None:
         needed = scratch.model_min_size(architecture, **options)
+        if input_size and input_size < min(image_size, needed):
+            problems.append(ParameterProblem(
+                f"{where}.input_size", input_size,
+                f"scratch model '{architecture}' needs at least {needed}x{needed} px: raise input_size to {needed}.",
+            ))
         problems.append(_too_small(image_size, needed, f"scratch model '{architecture}'", f"{where}.architecture"))
     return problems
 
 
 def _imagenet_file_note(backbone: str, where: str) -> None:
     spec = backbones.BACKBONES[backbone]
-    if not any((folder / spec.keras_weights_file).is_file() for folder in backbones.keras_cache_dirs()):
+    if local_imagenet_weights_file(spec) is None:  # neither bundled nor in Keras's cache
         searched = ", ".join(str(folder) for folder in backbones.keras_cache_dirs())
         logger.warning(
             "%s.weights = imagenet: '%s' is not in %s; it will be downloaded from %s when the model is built "
@@ -219,12 +217,13 @@ def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | Non
     if image_size is not None:
         needed = backbones.BACKBONES[backbone].min_size
         problems.append(_too_small(image_size, needed, f"backbone '{backbone}'", f"transfer.models.{name}.backbone"))
-    unfreeze_from = settings.get("unfreeze_from")
-    if unfreeze_from is not None:
-        try:  # checked at the backbone's own minimum size: only the layer matters here
-            backbones.validate_backbone_config(backbone, backbones.BACKBONES[backbone].min_size, unfreeze_from)
-        except ValueError as error:
-            problems.append(ParameterProblem(f"finetune.models.{name}.unfreeze_from", unfreeze_from, str(error)))
+    unfreeze_from, unfreeze_blocks = settings.get("unfreeze_from"), settings.get("unfreeze_blocks")
+    try:  # checked at the backbone's own minimum size: only the layer matters here
+        start = unfreeze_point(backbone, unfreeze_from, unfreeze_blocks)
+        backbones.validate_backbone_config(backbone, backbones.BACKBONES[backbone].min_size, start)
+    except ValueError as error:
+        key = "unfreeze_blocks" if unfreeze_blocks is not None and unfreeze_from is None else "unfreeze_from"
+        problems.append(ParameterProblem(f"finetune.models.{name}.{key}", settings.get(key), str(error)))
     return problems
 
 
@@ -270,11 +269,8 @@ def check_run_parameters(parameters: dict[str, Any], scope: RunScope) -> list[Pa
     for strategy, names in scope.models.items():
         if not names:
             continue
-        strategy_training = (parameters.get(strategy) or {}).get("training") or {}
-        problems += _check_training(strategy_training, f"{strategy}.training")
         for name in names:
-            settings, _ = _model_settings(parameters, strategy, name)
-            problems += _check_training(settings.get("training") or {}, f"{strategy}.models.{name}.training")
+            problems += _check_training(parameters, strategy, name)
             problems += _MODEL_CHECKS[strategy](parameters, name, image_size)
     unique = {str(problem): problem for problem in problems if problem is not None}  # values may be unhashable
     return list(unique.values())

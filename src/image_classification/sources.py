@@ -2,8 +2,11 @@
 
 ``ingest.source.type`` picks where the images come from:
 
-* ``bundled`` (default): scikit-learn's 1,797 real 8x8 handwritten digits, written once as 32x32 RGB PNGs, one
-  folder per class ``0`` .. ``9``. Needs no network and no credentials.
+* ``bundled`` (default): a data set that ships with the installed packages; needs no network and no credentials.
+  ``name: impressionists`` (default): 300 public-domain paintings by 10 impressionists, 30 each, longest side 256 px
+  (``image_classification/bundled/impressionists/``), copied and checked against their ``SHA256SUMS``, one folder per
+  painter. ``name: digits``: scikit-learn's 1,797 real 8x8 handwritten digits, written as 32x32 RGB PNGs, one folder
+  per class ``0`` .. ``9``.
 * ``folder``: an existing folder, used in place (nothing is copied).
 * ``zip``: a local ``.zip``/``.tar.gz`` archive, extracted safely.
 * ``url``: an archive downloaded with resume and an optional sha256 check, then extracted.
@@ -15,6 +18,7 @@ hidden marker recording its origin so reruns reuse it (also offline). Delete the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -40,7 +44,9 @@ logger = logging.getLogger(__name__)
 
 SOURCE_TYPES = ("bundled", "folder", "zip", "url", *KAGGLE_KINDS)
 SOURCE_SETTINGS = ("type", "name", "raw_dir", "path", "url", "sha256", "kaggle_slug")
-BUNDLED_DATASETS = ("digits",)
+BUNDLED_DATASETS = ("impressionists", "digits")
+#: Folder of the files shipped with the package (paintings, ImageNet weights); see its README.md.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _DIGIT_SCALE = 4  # 8x8 -> 32x32, large enough for small convnets and for eyes
 
 
@@ -73,7 +79,8 @@ def fetch_source(
         return use_folder(_required(source, "path", kind))
     if not name or Path(name).name != name or name.startswith("."):
         raise ValueError(
-            f"ingest.source.name {name!r} must be a plain folder name (e.g. 'digits'); it is created in {raw_dir}."
+            f"ingest.source.name {name!r} must be a plain folder name (e.g. 'impressionists'); it is created in "
+            f"{raw_dir}."
         )
     target = raw_dir / name
     if kind == "bundled":
@@ -106,31 +113,53 @@ def use_folder(path: str | Path) -> Path:
 def write_bundled(name: str, target: Path) -> Path:
     """Writes a data set that ships with the installed packages (``type: bundled``) unless already complete.
 
-    ``digits`` is scikit-learn's ``load_digits``: 8x8 images with 17 grey levels, scaled to 0..255, enlarged 4x with
-    nearest neighbour (every pixel stays exact) and stored as 3-channel RGB PNG so no mode conversion is needed.
+    ``impressionists`` is copied from ``image_classification/bundled/impressionists/`` (one folder per painter), every
+    file checked against its ``SHA256SUMS``. ``digits`` is scikit-learn's ``load_digits``: 8x8 images with 17 grey
+    levels, scaled to 0..255, enlarged 4x with nearest neighbour (every pixel stays exact) and stored as 3-channel
+    RGB PNG so no mode conversion is needed. Both are written to a staging folder renamed when complete, with a
+    marker so reruns reuse them.
 
     Args:
-        name: Bundled data set name; only ``"digits"`` exists.
+        name: Bundled data set name, one of ``BUNDLED_DATASETS``.
         target: Folder to create.
 
     Returns:
         ``target``.
+
+    Raises:
+        ValueError: ``name`` is not a bundled data set, or a bundled file does not match its sha256.
+        FileExistsError: ``target`` exists but was not written by ingest.
+        FileNotFoundError: The bundled files are not installed.
     """
     if name not in BUNDLED_DATASETS:
         raise ValueError(
             f"ingest.source.name {name!r} is not a bundled data set; bundled: {BUNDLED_DATASETS}."
         )
-    digits = load_digits()
-    origin = "sklearn.datasets.load_digits"
-    expected = str(len(digits.target))
+    if name == "digits":
+        return _write_digits(target)
+    return _copy_bundled_images(name, target)
+
+
+def _reusable(target: Path, origin: str, expected: str, **provenance: str) -> bool:
+    """Whether ``target`` already holds this bundled data set; refuses to replace a folder ingest did not write."""
     marker = read_marker(target)
-    if marker.get("origin") == origin and marker.get("images") == expected:
-        logger.info("Reusing %s (%s digit images)", target, expected)
-        return target
+    wanted = {"origin": origin, "images": expected, **provenance}
+    if all(marker.get(key) == value for key, value in wanted.items()):
+        logger.info("Reusing %s (%s images from %s)", target, expected, origin)
+        return True
     if target.exists() and not marker:
         raise FileExistsError(
             f"{target} exists but was not written by ingest; move it away or set ingest.source.name to another name."
         )
+    return False
+
+
+def _write_digits(target: Path) -> Path:
+    digits = load_digits()
+    origin = "sklearn.datasets.load_digits"
+    expected = str(len(digits.target))
+    if _reusable(target, origin, expected):
+        return target
     pixels = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
     with atomic_folder(target) as staging:
         for index, (image, label) in enumerate(zip(pixels, digits.target)):
@@ -140,6 +169,46 @@ def write_bundled(name: str, target: Path) -> Path:
             Image.fromarray(np.stack([big] * 3, axis=-1)).save(folder / f"{index:04d}.png")
         write_marker(staging, origin=origin, images=expected)
     logger.info("Wrote %s digit images into %s", expected, target)
+    return target
+
+
+def _bundled_listing(name: str) -> tuple[Path, list[tuple[str, str]], str]:
+    """The bundled folder of ``name``, its ``(sha256, relative path)`` entries and the sha256 of ``SHA256SUMS``."""
+    source = BUNDLED_DIR / name
+    sums = source / "SHA256SUMS"
+    if not sums.is_file():
+        raise FileNotFoundError(
+            f"The bundled data set '{name}' is not installed: {sums} is missing. Reinstall the package "
+            "(`make install`; pyproject.toml's [tool.setuptools.package-data] ships it) or pick another "
+            "ingest.source."
+        )
+    text = sums.read_text(encoding="utf-8")
+    entries = []
+    for line in filter(str.strip, text.splitlines()):
+        digest, path = line.split(maxsplit=1)
+        entries.append((digest.lower(), path.strip().lstrip("*")))  # "*path": sha256sum's binary mode
+    return source, entries, hashlib.sha256(text.encode()).hexdigest()
+
+
+def _copy_bundled_images(name: str, target: Path) -> Path:
+    source, entries, listing_sha256 = _bundled_listing(name)
+    origin = f"image_classification/bundled/{name}"
+    expected = str(len(entries))
+    if _reusable(target, origin, expected, sha256=listing_sha256):
+        return target
+    with atomic_folder(target) as staging:
+        for digest, relative in entries:
+            data = (source / relative).read_bytes()
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != digest:
+                raise ValueError(
+                    f"Bundled file {source / relative} is damaged: sha256 {actual}, expected {digest} "
+                    f"(from {source / 'SHA256SUMS'}). Reinstall the package (`make install`) or restore the file."
+                )
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            (staging / relative).write_bytes(data)
+        write_marker(staging, origin=origin, images=expected, sha256=listing_sha256)
+    logger.info("Copied %s bundled %s images into %s", expected, name, target)
     return target
 
 

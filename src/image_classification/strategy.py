@@ -1,24 +1,12 @@
-"""What the scratch, transfer and finetune pipelines share around the one fit loop in ``training.py``."""
+"""What the scratch, transfer and finetune pipelines share: per-model namespacing and the epoch-metrics node."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
-from pathlib import Path
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
-
-
-def training_settings(strategy_training: dict[str, Any], model_settings: dict[str, Any]) -> dict[str, Any]:
-    """The strategy's ``training`` settings, overridden key by key by the model's own ``training`` block."""
-    return {**strategy_training, **(model_settings.get("training") or {})}
-
-
-def checkpoint_dir(settings: dict[str, Any], namespace: str) -> str | None:
-    """Where the fit loop keeps the best checkpoint and its resume state for one model, or None to keep none."""
-    root = settings.get("checkpoint_root")
-    return str(Path(root) / namespace) if root else None
 
 
 def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 EXPERIMENT = "image_classification"  # conf/base/mlflow.yml
 TINY_RUN = (
     "--pipelines", "ingest,split,preprocess,scratch",
-    "--params", "scratch.training.epochs=1,preprocess.image_size=16",
+    "--params", "scratch.training.epochs=1",
 )  # fmt: skip
 METRICS = ("scratch.basenet.val_accuracy", "scratch.basenet.loss")
 
@@ -36,7 +36,7 @@ METRICS = ("scratch.basenet.val_accuracy", "scratch.basenet.loss")
 @pytest.fixture(scope="module")
 def tiny_run_dir(browser_available, tmp_path_factory):
     """A project copy after one tiny ``kedro run``: its mlflow.db holds one run with metrics."""
-    workdir = make_scratch_project(tmp_path_factory.mktemp("mlflow_project"))
+    workdir = make_scratch_project(tmp_path_factory.mktemp("mlflow_project"), digits=True)
     run_kedro(workdir, *TINY_RUN, env=kedro_env(), timeout=300)
     assert (workdir / "mlflow.db").is_file(), "kedro run did not create mlflow.db (conf/base/mlflow.yml)"
     return workdir

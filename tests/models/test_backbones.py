@@ -1,8 +1,9 @@
-"""Backbone registry, weights resolution (random, path, ImageNet via the Keras cache) and the preprocessing layer."""
+"""Backbone registry, weights resolution (random, path, ImageNet: bundled, Keras cache) and the preprocessing layer."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import h5py
@@ -11,33 +12,33 @@ import numpy as np
 import pytest
 from keras.src.legacy.saving import legacy_h5_format  # writes Keras's legacy .h5 layout
 
+from image_classification.models import weights as weights_module
 from image_classification.models.backbones import (
     BACKBONES,
     BackboneWeightsUnavailableError,
+    BundledWeightsCorruptedError,
+    bundled_weights_file,
     check_layer_exists,
     create_backbone,
+    resolve_weights,
     validate_backbone_config,
 )
 from image_classification.models.preprocessing import BackbonePreprocessing
 
 MOBILENET_V2_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 MOBILENET_V1_FILE = "mobilenet_v1_0.75_224_imagenet_notop.weights.h5"
+# The real ImageNet weights shipped with the package (src/image_classification/bundled/weights/).
+BUNDLED_V2 = weights_module.BUNDLED_WEIGHTS_DIR / MOBILENET_V2_FILE
+BUNDLED_V1 = weights_module.BUNDLED_WEIGHTS_DIR / MOBILENET_V1_FILE
 
 
 @pytest.fixture()
-def shared_keras_home(shared_dir: Path) -> Path:
-    home = shared_dir / "keras"
-    if not (home / "models" / MOBILENET_V2_FILE).is_file():
-        pytest.skip(f"Real MobileNetV2 ImageNet weights not found at {home / 'models' / MOBILENET_V2_FILE}.")
-    return home
-
-
-@pytest.fixture()
-def mobilenet_v1_weights(shared_dir: Path) -> Path:
-    path = shared_dir / "keras" / "weights" / MOBILENET_V1_FILE
-    if not path.is_file():
-        pytest.skip(f"Real MobileNet v1 0.75 ImageNet weights not found at {path}.")
-    return path
+def no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty bundled-weights folder, as in an install that lacks the package data."""
+    folder = tmp_path / "no_bundled"
+    folder.mkdir()
+    monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", folder)
+    return folder
 
 
 @pytest.fixture()
@@ -110,19 +111,95 @@ def test_unknown_backbone_in_preprocessing_layer_is_rejected() -> None:
         BackbonePreprocessing("alexnet")
 
 
-def test_imagenet_weights_load_offline_from_keras_home_at_any_size(
-    shared_keras_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KERAS_HOME", str(shared_keras_home))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    reference = create_backbone("mobilenet_v2", (224, 224, 3), shared_keras_home / "models" / MOBILENET_V2_FILE)
+def _same_weights(model: keras.Model, reference: keras.Model, layers: tuple[str, ...]) -> bool:
+    return all(
+        np.array_equal(model.get_layer(layer).get_weights()[0], reference.get_layer(layer).get_weights()[0])
+        for layer in layers
+    )
+
+
+def test_bundled_weights_are_registered_and_intact() -> None:
+    assert {name for name, spec in BACKBONES.items() if spec.bundled_weights} == {"mobilenet_v2", "mobilenet_v1_075"}
+    assert bundled_weights_file("mobilenet_v2") == BUNDLED_V2
+    assert bundled_weights_file("mobilenet_v1_075") == BUNDLED_V1
+    assert bundled_weights_file("resnet50") is None
+
+
+def test_imagenet_uses_the_bundled_weights_offline_at_any_size(offline_keras_home: Path) -> None:
+    assert resolve_weights("mobilenet_v2", "imagenet") == BUNDLED_V2
+    reference = create_backbone("mobilenet_v2", (224, 224, 3), BUNDLED_V2)
     random_init = create_backbone("mobilenet_v2", (96, 96, 3), None)
     for size in (96, 160):
         model = create_backbone("mobilenet_v2", (size, size, 3), "imagenet")
-        for layer in ("Conv1", "block_16_project"):
-            loaded = model.get_layer(layer).get_weights()[0]
-            np.testing.assert_array_equal(loaded, reference.get_layer(layer).get_weights()[0])
-            assert not np.allclose(loaded, random_init.get_layer(layer).get_weights()[0])
+        assert _same_weights(model, reference, ("Conv1", "block_16_project"))
+        assert not np.allclose(model.get_layer("Conv1").get_weights()[0], random_init.get_layer("Conv1").get_weights()[0])
+
+
+def test_bundled_mobilenet_v1_keras3_file_loads_at_128_160_and_224(offline_keras_home: Path) -> None:
+    reference = keras.applications.MobileNet(alpha=0.75, include_top=False, weights=None, input_shape=(160, 160, 3))
+    reference.load_weights(BUNDLED_V1)
+    random_init = create_backbone("mobilenet_v1_075", (128, 128, 3), "random")
+    for size in (128, 160, 224):
+        model = create_backbone("mobilenet_v1_075", (size, size, 3), "imagenet")
+        assert _same_weights(model, reference, ("conv1", "conv_pw_13"))
+        assert not np.allclose(model.get_layer("conv1").get_weights()[0], random_init.get_layer("conv1").get_weights()[0])
+
+
+def _random_mobilenet_v2_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, create_backbone("mobilenet_v2", (32, 32, 3), None))
+    return path
+
+
+def test_bundled_weights_come_before_keras_home_which_comes_before_home(
+    offline_keras_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras_home_file = _random_mobilenet_v2_file(offline_keras_home / "models" / MOBILENET_V2_FILE)
+    home_file = _random_mobilenet_v2_file(tmp_path / "home" / ".keras" / "models" / MOBILENET_V2_FILE)
+    assert resolve_weights("mobilenet_v2", "imagenet") == BUNDLED_V2
+    monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "no_bundled")
+    assert resolve_weights("mobilenet_v2", "imagenet") == keras_home_file
+    keras_home_file.unlink()
+    assert resolve_weights("mobilenet_v2", "imagenet") == home_file
+
+
+def test_damaged_bundled_weights_raise_naming_the_file_and_both_hashes(
+    offline_keras_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "bundled_weights"
+    folder.mkdir()
+    damaged = folder / MOBILENET_V2_FILE
+    data = bytearray(BUNDLED_V2.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    _random_mobilenet_v2_file(offline_keras_home / "models" / MOBILENET_V2_FILE)  # not a silent fallback
+    monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", folder)
+    with pytest.raises(BundledWeightsCorruptedError) as error:
+        create_backbone("mobilenet_v2", (64, 64, 3), "imagenet")
+    message = str(error.value)
+    expected = BACKBONES["mobilenet_v2"].bundled_weights.sha256
+    actual = weights_module.file_sha256(damaged)
+    assert str(damaged) in message and expected in message and actual in message and actual != expected
+    assert "Reinstall the package" in message and "restore the file" in message
+    assert isinstance(error.value, ValueError)
+
+
+def test_bundled_weights_sha256_is_checked_once_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(BUNDLED_V1, tmp_path / MOBILENET_V1_FILE)
+    monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", tmp_path)
+    calls, real_sha256 = [], weights_module.file_sha256
+
+    def counting_sha256(path: Path) -> str:
+        calls.append(path)
+        return real_sha256(path)
+
+    monkeypatch.setattr(weights_module, "file_sha256", counting_sha256)
+    for _ in range(3):
+        assert bundled_weights_file("mobilenet_v1_075") == tmp_path / MOBILENET_V1_FILE
+    assert calls == [tmp_path / MOBILENET_V1_FILE]
 
 
 def test_missing_imagenet_weights_offline_raise_a_clear_error(
@@ -140,15 +217,14 @@ def test_missing_imagenet_weights_offline_raise_a_clear_error(
     assert isinstance(error.value, FileNotFoundError)
 
 
-def test_imagenet_weights_are_found_in_home_keras_cache(
-    shared_keras_home: Path, offline_keras_home: Path, tmp_path: Path
+def test_missing_bundled_weights_offline_say_to_reinstall(
+    offline_keras_home: Path, no_bundled_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "home" / ".keras" / "models"
-    cache.mkdir(parents=True)
-    (cache / MOBILENET_V2_FILE).symlink_to(shared_keras_home / "models" / MOBILENET_V2_FILE)
-    model = create_backbone("mobilenet_v2", (64, 64, 3), "imagenet")
-    reference = create_backbone("mobilenet_v2", (64, 64, 3), cache / MOBILENET_V2_FILE)
-    np.testing.assert_array_equal(model.get_layer("Conv1").get_weights()[0], reference.get_layer("Conv1").get_weights()[0])
+    spec = BACKBONES["mobilenet_v2"]
+    unreachable = (tmp_path / "no_network" / spec.keras_weights_file).as_uri()
+    monkeypatch.setitem(BACKBONES, "mobilenet_v2", dataclasses.replace(spec, weights_url=unreachable))
+    with pytest.raises(BackboneWeightsUnavailableError, match="bundled with the package .* missing too: reinstall"):
+        create_backbone("mobilenet_v2", (64, 64, 3), "imagenet")
 
 
 def test_missing_weights_path_names_the_path_and_the_parameter(tmp_path: Path) -> None:
@@ -157,20 +233,16 @@ def test_missing_weights_path_names_the_path_and_the_parameter(tmp_path: Path) -
         create_backbone("mobilenet_v2", (64, 64, 3), missing)
 
 
-def test_mobilenet_v1_weights_load_by_path_at_any_size(mobilenet_v1_weights: Path) -> None:
-    at_224 = create_backbone("mobilenet_v1_075", (224, 224, 3), mobilenet_v1_weights)
-    random_init = create_backbone("mobilenet_v1_075", (96, 96, 3), "random")
+def test_mobilenet_v1_weights_load_by_path_at_any_size() -> None:
+    at_224 = create_backbone("mobilenet_v1_075", (224, 224, 3), BUNDLED_V1)
     for size in (96, 128):
-        model = create_backbone("mobilenet_v1_075", (size, size, 3), str(mobilenet_v1_weights))
-        for layer in ("conv1", "conv_pw_13"):
-            loaded = model.get_layer(layer).get_weights()[0]
-            np.testing.assert_array_equal(loaded, at_224.get_layer(layer).get_weights()[0])
-            assert not np.allclose(loaded, random_init.get_layer(layer).get_weights()[0])
+        model = create_backbone("mobilenet_v1_075", (size, size, 3), str(BUNDLED_V1))
+        assert _same_weights(model, at_224, ("conv1", "conv_pw_13"))
 
 
-def test_weights_of_another_architecture_raise_a_clear_error(shared_keras_home: Path) -> None:
+def test_weights_of_another_architecture_raise_a_clear_error() -> None:
     with pytest.raises(ValueError, match=f"Could not load weights file .*{MOBILENET_V2_FILE}.*'mobilenet_v1_075'"):
-        create_backbone("mobilenet_v1_075", (64, 64, 3), shared_keras_home / "models" / MOBILENET_V2_FILE)
+        create_backbone("mobilenet_v1_075", (64, 64, 3), BUNDLED_V2)
 
 
 def _normalization_layer(model: keras.Model) -> keras.layers.Layer:

@@ -1,4 +1,5 @@
-"""Transfer models: layout, save/load, feature extraction with a head trained on cached features, fine-tuning."""
+"""Transfer models: layout, save/load, feature extraction with a head trained on cached features, fine-tuning
+(where to unfreeze, and a real fine-tune through the shared fit loop)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from PIL import Image, ImageOps
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from image_classification.models.backbones import BACKBONES
+from image_classification.models.backbones import BACKBONES, backbone_layer_names
 from image_classification.models.heads import build_head
 from image_classification.models.transfer import (
     build_transfer_model,
@@ -19,8 +20,10 @@ from image_classification.models.transfer import (
     feature_extractor,
     head_model,
     unfreeze_model,
+    unfreeze_point,
 )
-from image_classification.training import compile_model
+from image_classification.sources import BUNDLED_DIR
+from image_classification.training import TrainingSettings, compile_model, fit_model
 
 SIZE = 64
 
@@ -87,7 +90,7 @@ def test_saved_model_loads_with_identical_predictions(tmp_path: Path, images: tu
     loaded = keras.saving.load_model(path)  # safe_mode stays on: no Lambda layer inside
     assert loaded.get_layer("preprocessing").backbone_name == "resnet50"
     np.testing.assert_allclose(loaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
-    unfreeze_model(loaded, BACKBONES["resnet50"].default_unfreeze_layer, learning_rate=1e-5)  # what finetune does
+    unfreeze_model(loaded, BACKBONES["resnet50"].default_unfreeze_layer)  # what finetune does
     assert "conv5_block1_1_conv/kernel" in {w.path for w in loaded.trainable_weights}
 
 
@@ -99,7 +102,7 @@ def test_head_trained_on_cached_features_drives_the_full_model(images: tuple[np.
     np.testing.assert_allclose(features, feature_extractor(model).predict(pixels, verbose=0), rtol=1e-5, atol=1e-5)
 
     before = model.predict(pixels, verbose=0)
-    head = compile_model(head_model(model), learning_rate=1e-2)
+    head = compile_model(head_model(model), TrainingSettings(learning_rate=1e-2))
     head.fit(features, _one_hot(labels), epochs=2, batch_size=8, verbose=0)
     after = model.predict(pixels, verbose=0)
     assert not np.allclose(before, after)  # training the head changed the full model
@@ -112,64 +115,114 @@ def test_extract_features_rejects_images_of_another_size() -> None:
         extract_features(model, np.zeros((2, 32, 32, 3), np.uint8))
 
 
-def test_unfreeze_by_name_trains_exactly_the_top_layers_and_keeps_batchnorm_frozen(
-    images: tuple[np.ndarray, np.ndarray],
-) -> None:
-    pixels, labels = images
-    model = build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 2, None, {"batch_norm": True})
+def test_unfreeze_by_name_trains_exactly_the_top_layers_and_keeps_batchnorm_frozen() -> None:
+    model = build_transfer_model("mobilenet_v2", (32, 32, 3), 2, None, {"batch_norm": True})
     backbone, head = model.get_layer("backbone"), model.get_layer("head")
-    start = [layer.name for layer in backbone.layers].index(BACKBONES["mobilenet_v2"].default_unfreeze_layer)
+    start = [layer.name for layer in backbone.layers].index("block_16_expand")
     top_non_bn = [
         layer for layer in backbone.layers[start:] if not isinstance(layer, keras.layers.BatchNormalization)
     ]
     assert len(model.trainable_weights) == len(head.trainable_weights)
 
-    unfreeze_model(model, "block_16_expand", learning_rate=1e-5)
+    assert unfreeze_model(model, "block_16_expand") is model
+    assert not model.compiled  # compiling (which applies the change) is left to fit_model
 
     assert {w.path for w in model.trainable_weights} == _weight_paths(top_non_bn) | _weight_paths([head])
     assert {w.path for w in model.trainable_weights} >= {"block_16_expand/kernel", "Conv_1/kernel"}
     batch_norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert batch_norms and not any(layer.trainable for layer in batch_norms)
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-5)
 
-    frozen = backbone.get_layer("block_15_project").kernel.numpy().copy()
-    trained = backbone.get_layer("block_16_project").kernel.numpy().copy()
-    bn_mean = backbone.get_layer("block_16_expand_BN").moving_mean.numpy().copy()
-    model.optimizer.learning_rate.assign(1e-2)  # large enough to see every trainable weight move
-    model.fit(pixels, _one_hot(labels), epochs=1, batch_size=8, verbose=0)
-    np.testing.assert_array_equal(backbone.get_layer("block_15_project").kernel.numpy(), frozen)
-    np.testing.assert_array_equal(backbone.get_layer("block_16_expand_BN").moving_mean.numpy(), bn_mean)
-    assert not np.allclose(backbone.get_layer("block_16_project").kernel.numpy(), trained)
+
+def test_fine_tuning_a_tiny_transfer_model_trains_only_the_unfrozen_layers() -> None:
+    """A real fine-tune (random weights, 32 px, 2 epochs, warmup + cosine) through the shared fit loop."""
+    rng = np.random.default_rng(0)
+    split = {"images": rng.integers(0, 256, (16, 32, 32, 3)).astype(np.uint8), "labels": np.arange(16) % 2}
+    model = build_transfer_model("mobilenet_v2", (32, 32, 3), 2, None, {"batch_norm": True})
+    backbone = model.get_layer("backbone")
+    start = unfreeze_point("mobilenet_v2", None, 2)
+    assert start == "block_16_expand"
+    unfreeze_model(model, start)
+
+    def weights(*names: str) -> dict[str, list[np.ndarray]]:
+        return {name: [np.array(w) for w in backbone.get_layer(name).get_weights()] for name in names}
+
+    frozen = weights("Conv1", "block_15_expand", "block_15_project")
+    trained = weights("block_16_expand", "block_16_project", "Conv_1")
+    batch_norm = weights("block_16_expand_BN", "Conv_1_bn")  # gamma, beta, moving mean and variance
+    settings = {
+        "epochs": 2, "batch_size": 4, "learning_rate": 1e-2, "lr_schedule": "cosine", "warmup_epochs": 1,
+        "reduce_lr_patience": None, "early_stopping_patience": None, "verbose": 0, "seed": 0,
+    }
+    model, history, summary = fit_model(model, split, split, settings)
+
+    assert summary["epochs_run"] == 2 and len(history["learning_rate"]) == 2
+    assert summary["trainable_params"] < summary["total_params"]
+    for name, before in {**frozen, **batch_norm}.items():
+        for old, new in zip(before, backbone.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(new, old, err_msg=f"frozen layer {name} changed")
+    assert not any(backbone.get_layer(name).trainable for name in batch_norm)
+    for name, before in trained.items():
+        assert not np.allclose(backbone.get_layer(name).get_weights()[0], before[0]), f"{name} did not train"
+
+
+def test_unfreeze_point_by_name_blocks_or_the_backbone_default() -> None:
+    assert unfreeze_point("mobilenet_v2", "block_13_expand", None) == "block_13_expand"  # passes through
+    assert unfreeze_point("mobilenet_v2", 20, None) == 20
+    assert unfreeze_point("mobilenet_v2", None, 3) == "block_15_expand"  # Conv_1, block_16, block_15
+    assert unfreeze_point("mobilenet_v2", None, 1) == "Conv_1"
+    assert unfreeze_point("mobilenet_v1_075", None, 2) == "conv_dw_12"
+    for name in ("mobilenet_v2", "mobilenet_v1_075", "resnet50"):
+        assert unfreeze_point(name, None, None) == BACKBONES[name].default_unfreeze_layer
+    with pytest.raises(ValueError, match="Set either unfreeze_from .* or unfreeze_blocks .*, not both"):
+        unfreeze_point("mobilenet_v2", "block_16_expand", 2)
+    blocks = 17  # block_1_expand .. block_16_expand, then Conv_1
+    for bad in (0, blocks + 1, 2.5, True):
+        with pytest.raises(ValueError, match=f"unfreeze_blocks for mobilenet_v2 must be a whole number from 1 to {blocks}"):
+            unfreeze_point("mobilenet_v2", None, bad)
+    assert unfreeze_point("mobilenet_v2", None, blocks) == "block_1_expand"
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_unfreezing_the_top_block_trains_some_backbone_weights(backbone: str) -> None:
+    names = backbone_layer_names(backbone)
+    starts = [unfreeze_point(backbone, None, blocks) for blocks in (1, 2)]
+    top_layers = [len(names) - names.index(start) if isinstance(start, str) else start for start in starts]
+    assert 0 < top_layers[0] < top_layers[1] < len(names)
+    size = BACKBONES[backbone].min_size
+    model = build_transfer_model(backbone, (size, size, 3), 2, None)
+    unfreeze_model(model, starts[0])
+    assert model.get_layer("backbone").trainable_weights
 
 
 def test_unfreeze_top_n_layers_and_bad_requests() -> None:
     model = build_transfer_model("mobilenet_v1_075", (SIZE, SIZE, 3), 2, None)
     backbone = model.get_layer("backbone")
-    unfreeze_model(model, 6, learning_rate=1e-4, label_smoothing=0.1)
+    unfreeze_model(model, 6)
     # The top 6 layers are conv_dw_13(_bn, _relu), conv_pw_13(_bn, _relu): two kernels, no BatchNorm weights.
     expected = {"conv_dw_13/kernel", "conv_pw_13/kernel"} | _weight_paths([model.get_layer("head")])
     assert {w.path for w in model.trainable_weights} == expected
-    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
-    unfreeze_model(model, 0, learning_rate=1e-4)
+    unfreeze_model(model, 0)
     assert not backbone.trainable_weights
 
     with pytest.raises(ValueError, match="conv_dw_99' does not exist.*Close matches: conv_dw_9"):
-        unfreeze_model(model, "conv_dw_99", learning_rate=1e-4)
+        unfreeze_model(model, "conv_dw_99")
     with pytest.raises(ValueError, match="out of range"):
-        unfreeze_model(model, 10_000, learning_rate=1e-4)
+        unfreeze_model(model, 10_000)
     with pytest.raises(ValueError, match="layer name or a number"):
-        unfreeze_model(model, True, learning_rate=1e-4)
+        unfreeze_model(model, True)
 
 
-def test_linear_probe_on_imagenet_features_separates_cats_and_dogs(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "cats_dogs_tiny"
-    weights = shared_dir / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
-    if not folder.is_dir() or not weights.is_file():
-        pytest.skip(f"Needs {folder} and {weights}.")
-    paths = sorted(folder.glob("Cat/*.jpg")) + sorted(folder.glob("Dog/*.jpg"))
-    labels = np.array([path.parent.name == "Dog" for path in paths], dtype=int)
+def test_linear_probe_on_imagenet_features_separates_two_painters() -> None:
+    """The bundled ImageNet weights (used offline for "imagenet") give features a linear model can use.
+
+    30 + 30 bundled paintings by Cezanne and Sargent: measured 0.93 cross-validated accuracy (chance 0.5).
+    """
+    folder = BUNDLED_DIR / "impressionists"
+    paths = sorted(folder.glob("Cezanne/*.jpg")) + sorted(folder.glob("Sargent/*.jpg"))
+    labels = np.array([path.parent.name == "Sargent" for path in paths], dtype=int)
+    assert len(paths) == 60
     pixels = np.stack([np.asarray(ImageOps.fit(Image.open(path).convert("RGB"), (128, 128))) for path in paths])
-    model = build_transfer_model("mobilenet_v2", (128, 128, 3), 2, weights)
-    features = extract_features(model, pixels, batch_size=20)
+    model = build_transfer_model("mobilenet_v2", (128, 128, 3), 2, "imagenet")
+    features = extract_features(model, pixels, batch_size=30)
     scores = cross_val_score(LogisticRegression(max_iter=2000), features, labels, cv=5)
-    assert scores.mean() >= 0.75, f"linear probe accuracy {scores.mean():.2f} (chance 0.5)"
+    assert scores.mean() >= 0.8, f"linear probe accuracy {scores.mean():.2f} (chance 0.5)"

@@ -30,22 +30,12 @@ PER_MODEL_FIGURES = 3  # learning curves, confusion matrix, prediction grid
 
 # conf/local/parameters.yml of the scratch copy rather than `--params`: the notebook's Kedro session
 # then reads the same (small) model plan as the run.
-SMALL_RUN_PARAMETERS = """\
-scratch:
-  training: {epochs: 1}
-  models:
-    cnn3_dropout: {enabled: false}
-transfer:
-  models:
-    mobilenet_v2: {enabled: false}
-finetune:
-  models:
-    mobilenet_v2: {enabled: false}
-preprocess:
-  image_size: 16
-report:
-  bootstrap_samples: 100
-"""
+SMALL_RUN_PARAMETERS = {
+    "scratch": {"training": {"epochs": 1}, "models": {"cnn3_dropout": {"enabled": False}}},
+    "transfer": {"models": {"mobilenet_v2": {"enabled": False}, "mobilenet_v1_075": {"enabled": False}}},
+    "finetune": {"models": {"mobilenet_v2": {"enabled": False}, "mobilenet_v1_075": {"enabled": False}}},
+    "report": {"bootstrap_samples": 100},
+}
 
 
 def _kernel_spec_for_this_interpreter(folder: Path) -> Path:
@@ -65,7 +55,7 @@ def _kernel_spec_for_this_interpreter(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def executed_notebook(tmp_path_factory, project_root) -> nbformat.NotebookNode:
     """The notebook after running every cell in a project copy filled by a small ``kedro run``."""
-    workdir = make_scratch_project(tmp_path_factory.mktemp("project"), {"parameters.yml": SMALL_RUN_PARAMETERS})
+    workdir = make_scratch_project(tmp_path_factory.mktemp("project"), parameters=SMALL_RUN_PARAMETERS, digits=True)
     env = kedro_env()
     run_kedro(workdir, env=env, timeout=600)
 

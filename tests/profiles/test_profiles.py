@@ -31,9 +31,9 @@ LOCAL_PROFILES = ("cats_vs_dogs_2k", "impressionists")  # read ../shared in plac
 STRATEGIES = ("scratch", "transfer", "finetune")
 # Settings each strategy's nodes read from `<strategy>.models.<name>` (see pipelines/*/nodes.py).
 MODEL_SETTINGS = {
-    "scratch": {"architecture", "options", "training", "enabled"},
+    "scratch": {"architecture", "input_size", "options", "training", "enabled"},
     "transfer": {"backbone", "weights", "mode", "pooling", "head", "seed", "training", "enabled"},
-    "finetune": {"unfreeze_from", "training", "enabled"},
+    "finetune": {"unfreeze_from", "unfreeze_blocks", "training", "enabled"},
 }
 # Where each profile's images come from, exactly (a typo here means a 404 for the user).
 EXPECTED_SOURCES = {

@@ -13,6 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
 from image_classification import model_plan, settings
+from image_classification.models import weights as weights_module
 from image_classification.models.backbones import BACKBONES, backbone_layer_names
 from image_classification.models.scratch import SCRATCH_MODELS
 from image_classification.pipelines.finetune.pipeline import create_pipeline as finetune_pipeline
@@ -59,7 +60,8 @@ def _problems(parameters: dict, pipeline: Pipeline | None = None) -> str:
 
 def test_the_project_parameters_pass(params):
     scope = validate_run_parameters(params)
-    assert scope.models["transfer"] == ["mobilenet_v2"] and scope.preprocess
+    assert "mobilenet_v2" in scope.models["transfer"] and scope.preprocess
+    assert all(scope.models[strategy] for strategy in model_plan.STRATEGIES)
 
 
 def test_unknown_backbone_names_the_parameter_and_lists_the_backbones(params):
@@ -108,7 +110,7 @@ def test_fine_tuning_needs_a_transfer_model_of_the_same_name(params):
     params["finetune"]["models"]["resnet"] = {"unfreeze_from": None}
     message = _problems(params)
     assert "finetune.models.resnet = {'unfreeze_from': None}" in message
-    assert "Allowed names (transfer models): mobilenet_v2." in message
+    assert f"Allowed names (transfer models): {', '.join(params['transfer']['models'])}." in message
 
 
 def test_unknown_scratch_architecture_and_option(params):
@@ -120,17 +122,58 @@ def test_unknown_scratch_architecture_and_option(params):
     assert "scratch.models.cnn3_dropout.options" in message and "Allowed: dense_units, dropout." in message
 
 
-def test_training_settings_are_checked_per_block(params):
+def test_training_settings_are_checked_per_model_after_merging_the_blocks(params):
+    """Each model's shared, strategy and model ``training`` blocks are merged and read by TrainingSettings."""
     params["scratch"]["training"]["optimiser"] = "adam"
     params["transfer"]["training"]["optimizer"] = "lion"
+    params["transfer"]["models"]["mobilenet_v2"]["training"] = {"learning_rate": -1.0}
     params["finetune"]["training"]["epochs"] = 0
-    params["transfer"]["models"]["mobilenet_v2"]["training"] = {"learning_rate": -1.0, "class_weight": "auto"}
+    params["finetune"]["models"]["mobilenet_v2"]["training"] = {"epochs": 2}  # the model's block overrides it
+    params["training"]["class_weight"] = "auto"
+    with pytest.raises(RunParametersError) as caught:
+        validate_run_parameters(params)
+    message = " ".join(str(caught.value).split())
+
+    # Each problem is named by the block that set the key, and reported once however many models merge it.
+    assert sorted(problem.parameter for problem in caught.value.problems) == sorted([
+        "scratch.training.optimiser",  # the strategy block where the typo is, not a model's path
+        "transfer.models.mobilenet_v2.training.learning_rate",
+        "transfer.training.optimizer",
+        "training.class_weight",  # reported with the typo above: every problem at once
+        "finetune.training.epochs",  # still merged by the fine-tuned models that do not override it
+    ])
+    assert "5 parameter problem(s)" in message
+    assert (
+        "- scratch.training.optimiser = 'adam': unknown training setting; did you mean 'optimizer'? "
+        "Allowed: epochs, batch_size, learning_rate, optimizer, lr_schedule"
+    ) in message
+    assert "- transfer.models.mobilenet_v2.training.learning_rate = -1.0: must be a positive number." in message
+    assert message.count("- transfer.training.optimizer = 'lion': must be one of adam, adamw, sgd, rmsprop.") == 1
+    assert message.count("- finetune.training.epochs = 0: must be at least 1.") == 1
+    assert message.count("- training.class_weight = 'auto': must be 'balanced' or null.") == 1
+    assert "finetune.models.mobilenet_v2.training.epochs" not in message
+
+
+def test_cosine_schedule_and_fine_tuning_blocks_are_checked(params):
+    params["finetune"]["training"].update(lr_schedule="cosine", reduce_lr_patience=2)
+    params["finetune"]["models"]["mobilenet_v2"].update(unfreeze_from=None, unfreeze_blocks=99)
     message = _problems(params)
-    assert "scratch.training.optimiser = 'adam': unknown training setting. Allowed: epochs, batch_size" in message
-    assert "transfer.training.optimizer = 'lion': unknown optimizer. Allowed: adam, adamw, sgd, rmsprop." in message
-    assert "finetune.training.epochs = 0: must be a whole number of at least 1." in message
-    assert "transfer.models.mobilenet_v2.training.learning_rate = -1.0: must be a number above 0" in message
-    assert "transfer.models.mobilenet_v2.training.class_weight = 'auto': allowed: balanced, null." in message
+    assert (
+        "finetune.training.reduce_lr_patience = 2: must be null with lr_schedule 'cosine' (the schedule sets the rate)."
+    ) in message
+    assert "finetune.models.mobilenet_v2.unfreeze_blocks = 99: unfreeze_blocks for mobilenet_v2 must be a whole number from 1 to 17" in message
+    params["finetune"]["models"]["mobilenet_v2"].update(unfreeze_from="block_16_expand", unfreeze_blocks=2)
+    message = _problems(params)
+    assert "finetune.models.mobilenet_v2.unfreeze_from = 'block_16_expand': Set either unfreeze_from" in message
+    assert "not both" in message
+    params["finetune"]["training"]["reduce_lr_patience"] = None
+    params["finetune"]["models"]["mobilenet_v2"].update(unfreeze_from=None, unfreeze_blocks=3)  # valid
+    validate_run_parameters(params)
+
+
+def test_a_training_block_that_is_not_a_mapping(params):
+    params["transfer"]["training"] = ["epochs", 3]
+    assert "transfer.training = ['epochs', 3]: must be a mapping of training settings" in _problems(params)
 
 
 def test_transfer_mode_pooling_head_and_missing_weights_file(params, tmp_path):
@@ -146,9 +189,18 @@ def test_transfer_mode_pooling_head_and_missing_weights_file(params, tmp_path):
 def test_imagenet_weights_not_cached_is_a_warning_not_an_error(params, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "no_bundled")  # as if not installed
     with caplog.at_level(logging.WARNING, logger="image_classification.run_checks"):
         validate_run_parameters(params)  # nothing downloaded here; the model build downloads it later
     assert "transfer.models.mobilenet_v2.weights = imagenet" in caplog.text and "will be downloaded" in caplog.text
+
+
+def test_bundled_imagenet_weights_need_no_warning(params, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="image_classification.run_checks"):
+        validate_run_parameters(params)
+    assert "transfer.models.mobilenet_v2.weights = imagenet" not in caplog.text
 
 
 def test_preprocess_settings_are_checked_when_preprocessing(params):
@@ -165,11 +217,16 @@ def test_every_problem_is_reported_at_once(params):
     params["finetune"]["training"]["optimizer"] = "nope"
     with pytest.raises(RunParametersError) as caught:
         validate_run_parameters(params)
+    finetune_models = model_plan.configured_models("finetune", params)
+    # The bad optimizer is named by the block that sets it, so it is reported once however many fine-tuned
+    # models merge it; so is the unknown backbone, which fine-tuning checks too.
+    assert len(finetune_models) > 1
     assert [problem.parameter for problem in caught.value.problems] == [
         "scratch.models.basenet.architecture",
         "transfer.models.mobilenet_v2.backbone",
         "finetune.training.optimizer",
     ]
+    assert str(caught.value.problems[-1]) == "finetune.training.optimizer = 'nope': must be one of adam, adamw, sgd, rmsprop."
     assert isinstance(caught.value, ValueError) and "3 parameter problem(s)" in str(caught.value)
 
 

@@ -3,8 +3,8 @@
 Every backbone is built with ``include_top=False, weights=None`` and its weights are loaded afterwards from a file:
 no-top convolution weights do not depend on the input size, so this works at any image size, while
 ``weights="imagenet"`` in the constructor asks for a size-specific file (and a download) for some models.
-``weights="imagenet"`` looks for Keras's own cache file first, so machines without internet work once the file is
-in ``$KERAS_HOME/models/`` or ``~/.keras/models/``. Backend-neutral Keras 3.
+``weights: imagenet`` uses the file bundled with the package (MobileNetV2, MobileNet v1 0.75), else Keras's cache in
+``$KERAS_HOME/models/`` or ``~/.keras/models/``, else Keras's download (see ``weights.py``). Backend-neutral Keras 3.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from typing import Any
 import keras
 import numpy as np
 
-RANDOM_WEIGHTS = (None, "random")
+from image_classification.models import weights as _weights
+from image_classification.models.weights import (  # noqa: F401 - re-exported: code imports them from here
+    RANDOM_WEIGHTS,
+    BackboneWeightsUnavailableError,
+    BundledWeights,
+    BundledWeightsCorruptedError,
+    keras_cache_dirs,
+)
+
 _KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-
-class BackboneWeightsUnavailableError(FileNotFoundError):
-    """The ImageNet weights file of a backbone is neither cached locally nor downloadable."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,14 @@ class BackboneSpec:
         constructor: ``keras.applications`` model function (called with ``include_top=False, weights=None``).
         preprocess_input: The matching ``keras.applications.<module>.preprocess_input`` (0..255 RGB in).
         min_size: Smallest image side the architecture accepts.
-        default_unfreeze_layer: First backbone layer made trainable when fine-tuning (the top block).
+        default_unfreeze_layer: First backbone layer made trainable when fine-tuning: a few top blocks, deeper
+            than the last one, which alone changed no test prediction.
         keras_weights_file: Name of the no-top weights file in Keras's cache (``~/.keras/models/``).
         weights_url: Where Keras downloads that file from.
         weights_hash: Hash Keras checks a download against (None where Keras has none).
         constructor_kwargs: Extra constructor arguments, e.g. ``{"alpha": 0.75}``.
         after_imagenet_load: Fix-up applied after loading ``keras_weights_file`` (see ``_efficientnet_input_scale``).
+        bundled_weights: The ImageNet weights file shipped with the package, used before Keras's cache (None: none).
     """
 
     constructor: Callable[..., keras.Model]
@@ -53,6 +59,7 @@ class BackboneSpec:
     weights_hash: str | None = None
     constructor_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     after_imagenet_load: Callable[[keras.Model], None] | None = None
+    bundled_weights: BundledWeights | None = None
 
 
 # Per-channel ImageNet standard deviation EfficientNet divides by (keras/src/applications/efficientnet.py).
@@ -78,19 +85,28 @@ BACKBONES: dict[str, BackboneSpec] = {
         constructor=_apps.MobileNetV2,
         preprocess_input=_apps.mobilenet_v2.preprocess_input,
         min_size=32,
-        default_unfreeze_layer="block_16_expand",
+        default_unfreeze_layer="block_12_expand",  # the top 6 blocks (Conv_1 counted)
         keras_weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         weights_url=_KERAS_BASE_URL
         + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        bundled_weights=BundledWeights(
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            "71e4c4ec4aa24c9c951b9265d6de42e1336dcf614c2214fa6a989208615e232c",
+        ),
     ),
     "mobilenet_v1_075": BackboneSpec(
         constructor=_apps.MobileNet,
         preprocess_input=_apps.mobilenet.preprocess_input,
         min_size=32,
-        default_unfreeze_layer="conv_dw_13",
+        default_unfreeze_layer="conv_dw_10",  # the top 4 blocks
         keras_weights_file="mobilenet_7_5_224_tf_no_top.h5",
         weights_url=_KERAS_BASE_URL + "mobilenet/mobilenet_7_5_224_tf_no_top.h5",
         constructor_kwargs={"alpha": 0.75},
+        # Keras 3 .weights.h5 layout under its own name; Keras's legacy file above holds the same weights.
+        bundled_weights=BundledWeights(
+            "mobilenet_v1_0.75_224_imagenet_notop.weights.h5",
+            "5ca63a8d17bcff7750ab81b76822ba8c1338afbfc897cc829c1bcfc1d1d3a974",
+        ),
     ),
     "resnet50": BackboneSpec(
         constructor=_apps.ResNet50,
@@ -230,33 +246,10 @@ def validate_backbone_config(
     return spec
 
 
-def keras_cache_dirs() -> list[Path]:
-    """Folders searched for Keras's cached weight files: ``$KERAS_HOME/models`` (if set), then ``~/.keras/models``."""
-    dirs = [Path(os.environ["KERAS_HOME"]).expanduser() / "models"] if os.environ.get("KERAS_HOME") else []
-    home = Path("~/.keras/models").expanduser()
-    return dirs if home in dirs else [*dirs, home]
-
-
-def _imagenet_weights_file(name: str, spec: BackboneSpec) -> Path:
-    for folder in keras_cache_dirs():
-        if (folder / spec.keras_weights_file).is_file():
-            return folder / spec.keras_weights_file
-    try:  # users with internet get the file into Keras's cache, as weights="imagenet" would
-        return Path(
-            keras.utils.get_file(
-                spec.keras_weights_file, spec.weights_url, cache_subdir="models", file_hash=spec.weights_hash
-            )
-        )
-    except Exception as error:  # noqa: BLE001 - any download failure means "not available offline"
-        searched = ", ".join(str(folder) for folder in keras_cache_dirs())
-        raise BackboneWeightsUnavailableError(
-            f"ImageNet weights for backbone '{name}' need the file '{spec.keras_weights_file}', which is not in "
-            f"{searched} and could not be downloaded from {spec.weights_url} ({error}). Fix: download it on a "
-            f"machine with internet and either put it in $KERAS_HOME/models/ (KERAS_HOME="
-            f"{os.environ.get('KERAS_HOME', 'unset')}) or ~/.keras/models/, or set "
-            f"`weights: /path/to/{spec.keras_weights_file}` in this model's parameters; "
-            "`weights: null` trains from random initialisation instead."
-        ) from error
+def bundled_weights_file(name: str) -> Path | None:
+    """The ImageNet weights file bundled for backbone ``name`` (sha256 checked), or None if it has none installed."""
+    spec = get_backbone_spec(name)
+    return None if spec.bundled_weights is None else _weights.verified_bundled_file(spec.bundled_weights)
 
 
 def resolve_weights(name: str, weights: str | os.PathLike | None) -> Path | None:
@@ -264,25 +257,15 @@ def resolve_weights(name: str, weights: str | os.PathLike | None) -> Path | None
 
     Args:
         name: Registry name.
-        weights: None or ``"random"`` (random init), ``"imagenet"`` (Keras cache, else download), or a file path.
+        weights: None or ``"random"`` (random init), ``"imagenet"`` (bundled file, else Keras's cache, else
+            download: see ``weights.py``), or a file path.
 
     Raises:
-        BackboneWeightsUnavailableError: ``"imagenet"`` but the file is neither cached nor downloadable.
-        FileNotFoundError: A path that does not exist.
+        FileNotFoundError: A path that does not exist, or ImageNet weights neither bundled, cached nor
+            downloadable (``BackboneWeightsUnavailableError``).
+        BundledWeightsCorruptedError: The bundled file's sha256 is wrong.
     """
-    spec = get_backbone_spec(name)
-    keyword = weights.lower() if isinstance(weights, str) else weights
-    if keyword in RANDOM_WEIGHTS:
-        return None
-    if keyword == "imagenet":
-        return _imagenet_weights_file(name, spec)
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Weights file '{path}' for backbone '{name}' does not exist (parameter `weights`). Set `weights` to an "
-            f"existing file (e.g. /path/to/{spec.keras_weights_file}), 'imagenet', or null for random weights."
-        )
-    return path
+    return _weights.weights_file(name, get_backbone_spec(name), weights)
 
 
 def create_backbone(
@@ -300,7 +283,7 @@ def create_backbone(
         The backbone ``keras.Model`` (trainable, 4-D feature-map output).
 
     Raises:
-        ValueError: Bad name or size, or a weights file that does not fit the architecture.
+        ValueError: Bad name or size, a weights file that does not fit the architecture, or a damaged bundled file.
         FileNotFoundError: Missing weights (raised before the model is built).
     """
     spec = validate_backbone_config(name, input_shape)

@@ -10,6 +10,7 @@ Backend-neutral Keras 3.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,16 +18,27 @@ import keras
 import numpy as np
 
 from image_classification.models.backbones import (
+    BACKBONES,
+    backbone_layer_names,
     check_layer_exists,
     create_backbone,
     validate_backbone_config,
 )
 from image_classification.models.heads import build_head
 from image_classification.models.preprocessing import BackbonePreprocessing
-from image_classification.training import compile_model
 
 POOLING_LAYERS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
 _REQUIRED_LAYERS = ("preprocessing", "backbone", "pooling", "head")
+# The first layer of each block, per backbone, for ``unfreeze_blocks`` (Keras's own layer names).
+BLOCK_STARTS = {
+    "mobilenet_v2": r"block_\d+_expand|Conv_1",
+    "mobilenet_v1_075": r"conv_dw_\d+",
+    "resnet50": r"conv\d_block\d+_1_conv",
+    "inception_v3": r"mixed\d+",  # a block's last layer (its concatenation): the next layer starts a block
+    "vgg16": r"block\d_conv1",
+    "vgg19": r"block\d_conv1",
+    "efficientnet_b0": r"block1a_dwconv|block\d[a-z]_expand_conv",
+}
 
 
 def build_transfer_model(
@@ -134,26 +146,16 @@ def head_model(model: keras.Model) -> keras.Model:
     return _layer(model, "head")
 
 
-def unfreeze_model(
-    model: keras.Model,
-    unfreeze_from: str | int,
-    learning_rate: float,
-    label_smoothing: float = 0.0,
-    *,
-    optimizer: str = "adam",
-) -> keras.Model:
-    """Makes the top of the backbone trainable for fine-tuning and recompiles the model.
+def unfreeze_model(model: keras.Model, unfreeze_from: str | int) -> keras.Model:
+    """Makes the top of the backbone trainable for fine-tuning (the caller compiles, which applies the change).
 
     Args:
         model: A model from ``build_transfer_model`` (usually with its head trained already).
         unfreeze_from: Name of the first backbone layer to train (every layer before it stays frozen), or a number
             of top backbone layers to train (layers counted as in ``backbone.layers``).
-        learning_rate: Learning rate of the new optimizer, typically 10-100x lower than for the head.
-        label_smoothing: Label smoothing of the loss.
-        optimizer: Optimizer name accepted by ``training.compile_model``.
 
     Returns:
-        The same model, recompiled. BatchNormalization layers of the backbone stay frozen.
+        The same model. BatchNormalization layers of the backbone stay frozen.
 
     Raises:
         ValueError: Unknown layer name (with close matches) or a layer count out of range.
@@ -175,5 +177,43 @@ def unfreeze_model(
         # Frozen BatchNorm keeps its ImageNet statistics, which small fine-tuning batches would otherwise overwrite.
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index >= start and not is_batch_norm
-    # Changing `trainable` only takes effect after compiling again; the low rate keeps pretrained features intact.
-    return compile_model(model, learning_rate=learning_rate, label_smoothing=label_smoothing, optimizer=optimizer)
+    return model
+
+
+def unfreeze_point(backbone_name: str, unfreeze_from: str | int | None, unfreeze_blocks: int | None) -> str | int:
+    """Where fine-tuning starts: a layer name or a number of top layers, for ``unfreeze_model``.
+
+    Args:
+        backbone_name: Registry name of the transfer model's backbone.
+        unfreeze_from: A layer name or a number of top layers, or None.
+        unfreeze_blocks: A number of top blocks (see ``BLOCK_STARTS``), or None. At most one of the two is set.
+
+    Returns:
+        ``unfreeze_from``; else the first layer of the ``unfreeze_blocks``-th block from the top (as a number of
+        top layers for inception_v3); else the backbone's ``default_unfreeze_layer``.
+
+    Raises:
+        ValueError: Both set, or a block count out of range (naming the allowed range).
+    """
+    if unfreeze_from is not None and unfreeze_blocks is not None:
+        raise ValueError(
+            f"Set either unfreeze_from ({unfreeze_from!r}) or unfreeze_blocks ({unfreeze_blocks!r}) for a fine-tuned "
+            f"{backbone_name}, not both."
+        )
+    if unfreeze_from is not None:
+        return unfreeze_from
+    if unfreeze_blocks is None:
+        return BACKBONES[backbone_name].default_unfreeze_layer
+    names = backbone_layer_names(backbone_name)
+    pattern = BLOCK_STARTS[backbone_name]
+    if backbone_name == "inception_v3":
+        # Its convolutions are auto-named (conv2d_N, numbered per process), so a block is given as a layer count.
+        starts = [len(names) - i - 1 for i, name in enumerate(names[:-1]) if re.fullmatch(pattern, name)]
+    else:
+        starts = [name for name in names if re.fullmatch(pattern, name)]
+    if isinstance(unfreeze_blocks, bool) or not isinstance(unfreeze_blocks, int) or not 1 <= unfreeze_blocks <= len(starts):
+        raise ValueError(
+            f"unfreeze_blocks for {backbone_name} must be a whole number from 1 to {len(starts)} (its blocks), "
+            f"got {unfreeze_blocks!r}."
+        )
+    return starts[-unfreeze_blocks]

@@ -1,8 +1,9 @@
-"""Tests for acquiring data sets: bundled digits, folders and local archives."""
+"""Tests for acquiring data sets: bundled paintings and digits, folders and local archives."""
 
 from __future__ import annotations
 
 import io
+import shutil
 import stat
 import tarfile
 import zipfile
@@ -13,8 +14,9 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from image_classification.archives import UnsafeArchiveError, extract_archive
-from image_classification.sources import fetch_source
+from image_classification import sources
+from image_classification.archives import MARKER_NAME, UnsafeArchiveError, extract_archive
+from image_classification.sources import BUNDLED_DATASETS, fetch_source
 
 from .conftest import class_zip, make_zip, png_bytes, relative_files
 
@@ -25,7 +27,60 @@ def digits_dir(tmp_path_factory) -> Path:
     return fetch_source({"type": "bundled", "name": "digits", "raw_dir": str(raw_dir)})
 
 
+PAINTERS = ["Cezanne", "Degas", "Gauguin", "Hassam", "Matisse", "Monet", "Pissarro", "Renoir", "Sargent", "VanGogh"]
+
+
+@pytest.fixture(scope="module")
+def impressionists_dir(tmp_path_factory) -> Path:
+    raw_dir = tmp_path_factory.mktemp("raw")
+    return fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(raw_dir)})
+
+
 # ---- bundled ---------------------------------------------------------------------------------------------------
+
+
+def test_bundled_impressionists_are_300_paintings_30_per_painter(impressionists_dir):
+    assert BUNDLED_DATASETS == ("impressionists", "digits")
+    assert impressionists_dir.name == "impressionists"
+    assert sorted(p.name for p in impressionists_dir.iterdir() if p.is_dir()) == PAINTERS
+    for painter in PAINTERS:
+        assert len(list((impressionists_dir / painter).glob("*.jpg"))) == 30, painter
+    files = sorted(p.relative_to(impressionists_dir).as_posix() for p in impressionists_dir.rglob("*") if p.is_file())
+    assert len(files) == 301 and files[0] == MARKER_NAME  # 300 paintings and the marker, nothing else
+    bundled = sources.BUNDLED_DIR / "impressionists"
+    for path in files[1::37]:  # byte-for-byte copies of the shipped files
+        assert (impressionists_dir / path).read_bytes() == (bundled / path).read_bytes()
+    with Image.open(impressionists_dir / files[1]) as image:
+        assert image.mode == "RGB" and max(image.size) == 256
+    assert not [p for p in impressionists_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_bundled_impressionists_are_reused_on_rerun(impressionists_dir):
+    painting = next((impressionists_dir / "Monet").glob("*.jpg"))
+    before = painting.stat().st_mtime_ns
+    again = fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(impressionists_dir.parent)})
+    assert again == impressionists_dir
+    assert painting.stat().st_mtime_ns == before
+
+
+def test_bundled_is_the_default_source_type(tmp_path):
+    folder = fetch_source({"name": "impressionists", "raw_dir": str(tmp_path)})
+    assert folder == tmp_path / "impressionists" and len(list(folder.rglob("*.jpg"))) == 300
+
+
+def test_damaged_bundled_painting_is_refused_naming_the_file(tmp_path, monkeypatch):
+    bundled = tmp_path / "bundled"
+    shutil.copytree(sources.BUNDLED_DIR / "impressionists", bundled / "impressionists")
+    damaged = sorted((bundled / "impressionists" / "Degas").glob("*.jpg"))[3]
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    monkeypatch.setattr(sources, "BUNDLED_DIR", bundled)
+    with pytest.raises(ValueError, match="is damaged: sha256 .* expected .*Reinstall") as caught:
+        fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path / "raw")})
+    assert str(damaged) in str(caught.value)
+    assert not list((tmp_path / "raw").iterdir())  # staging folder removed, nothing half-written
+    (bundled / "impressionists" / "SHA256SUMS").unlink()
+    with pytest.raises(FileNotFoundError, match="not installed.*Reinstall the package"):
+        fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path / "raw")})
 
 
 def test_bundled_digits_are_exact_rgb_pngs_one_folder_per_class(digits_dir):
@@ -56,7 +111,10 @@ def test_bundled_refuses_to_overwrite_a_foreign_folder_and_unknown_names(tmp_pat
     (tmp_path / "digits" / "mine.txt").write_text("x", encoding="utf-8")
     with pytest.raises(FileExistsError, match="not written by ingest"):
         fetch_source({"type": "bundled", "name": "digits", "raw_dir": str(tmp_path)})
-    with pytest.raises(ValueError, match="not a bundled data set"):
+    (tmp_path / "impressionists").mkdir()
+    with pytest.raises(FileExistsError, match="not written by ingest"):
+        fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match=r"not a bundled data set; bundled: \('impressionists', 'digits'\)"):
         fetch_source({"type": "bundled", "name": "mnist", "raw_dir": str(tmp_path)})
 
 

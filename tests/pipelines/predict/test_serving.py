@@ -28,22 +28,14 @@ pytestmark = pytest.mark.e2e
 
 # In conf/local, not --params: predict.model decides which model train_and_serve trains, so the pipelines must be
 # built with it, and a hook reading context.params early builds them before --params reach the model plan.
-TINY_RUN = """\
-predict:
-  model: scratch.basenet
-preprocess:
-  image_size: 16
-scratch:
-  training:
-    epochs: 1
-"""
+TINY_RUN = {"predict": {"model": "scratch.basenet"}, "scratch": {"training": {"epochs": 1}}}
 SERVER_START_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, project_root):
     """A scratch project where train_and_serve ran, then predict on the bundled digits plus two broken files."""
-    workdir = make_scratch_project(tmp_path_factory.mktemp("predict_project"), {"parameters.yml": TINY_RUN})
+    workdir = make_scratch_project(tmp_path_factory.mktemp("predict_project"), parameters=TINY_RUN, digits=True)
     run_kedro(workdir, "--pipelines", "train_and_serve")
     digits = workdir / "data" / "01_raw" / "digits"
     (digits / "0" / "empty.png").write_bytes(b"")

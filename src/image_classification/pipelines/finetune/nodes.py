@@ -7,16 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from image_classification.models.backbones import BACKBONES
-from image_classification.models.transfer import unfreeze_model
-from image_classification.strategy import checkpoint_dir, training_settings
-from image_classification.training import fit_model
-
-
-def unfreeze_point(model_settings: dict[str, Any], transfer_settings: dict[str, Any]) -> str | int:
-    """The layer name (or number of top layers) to unfreeze from; the backbone's default when not set."""
-    chosen = model_settings.get("unfreeze_from")
-    return chosen if chosen is not None else BACKBONES[transfer_settings["backbone"]].default_unfreeze_layer
+from image_classification.models.transfer import unfreeze_model, unfreeze_point
+from image_classification.training import train_model
 
 
 def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
@@ -25,32 +17,35 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     images_val: dict[str, np.ndarray],
     model_settings: dict[str, Any],
     transfer_settings: dict[str, Any],
+    shared_training: dict[str, Any],
     strategy_training: dict[str, Any],
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
-    """Starts from the transfer model of the same name, unfreezes from ``unfreeze_from`` and trains on.
+    """Starts from the transfer model of the same name, unfreezes the top of its backbone and trains on.
+
+    The transfer model's augmentation layers come along, so fine-tuning sees augmented images; its BatchNorm
+    layers stay frozen (``unfreeze_model``).
 
     Args:
-        transfer_model: The trained ``transfer.<name>.model`` (loaded from the catalog, so it is not modified).
+        transfer_model: The trained ``transfer.<name>.model``, as loaded from the catalog: a fresh copy, which is
+            unfrozen and trained in place.
         images_train: Training bundle.
         images_val: Validation bundle.
-        model_settings: ``finetune.models.<name>``: ``unfreeze_from`` (layer name or top-N int) and overrides.
-        transfer_settings: ``transfer.models.<name>`` (for the backbone's default unfreeze layer).
-        strategy_training: ``finetune.training`` settings; its ``learning_rate`` should be low (1e-5).
+        model_settings: ``finetune.models.<name>``: ``unfreeze_from`` (a layer name or a number of top layers) or
+            ``unfreeze_blocks`` (a number of top blocks), and ``training`` overrides.
+        transfer_settings: ``transfer.models.<name>`` (its backbone gives the default unfreeze point).
+        shared_training: The shared ``training`` settings of every strategy.
+        strategy_training: ``finetune.training``: low learning rate, warmup and cosine decay.
         model_name: The model's name under ``finetune.models``.
 
     Returns:
         The fine-tuned model, its per-epoch history and a training summary.
     """
-    settings = training_settings(strategy_training, model_settings)
-    model = unfreeze_model(
-        transfer_model,
-        unfreeze_point(model_settings, transfer_settings),
-        learning_rate=settings["learning_rate"],
-        label_smoothing=settings.get("label_smoothing", 0.0),
+    start = unfreeze_point(
+        transfer_settings["backbone"], model_settings.get("unfreeze_from"), model_settings.get("unfreeze_blocks")
     )
-    model, history, summary = fit_model(
-        model, images_train, images_val, settings, checkpoint_dir(settings, f"finetune.{model_name}")
-    )
-    summary.update(strategy="finetune", model_name=model_name, image_size=int(images_train["images"].shape[1]))
+    model = unfreeze_model(transfer_model, start)
+    blocks = [shared_training, strategy_training, model_settings.get("training")]
+    model, history, summary = train_model(model, images_train, images_val, blocks, f"finetune.{model_name}")
+    summary["unfreeze_from"] = start
     return model, history, summary

@@ -24,7 +24,8 @@ def _one_model(name: str) -> Pipeline:
                     "images_val",
                     "params:model",
                     "params:transfer_model",
-                    "params:training",
+                    "params:shared_training",
+                    "params:strategy_training",
                 ],
                 outputs=["model", "history", "training_summary"],
                 name="fine_tune_model",
@@ -44,7 +45,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         parameters=lambda name: {
             "params:model": f"params:finetune.models.{name}",
             "params:transfer_model": f"params:transfer.models.{name}",
-            "params:training": "params:finetune.training",
+            "params:shared_training": "params:training",
+            "params:strategy_training": "params:finetune.training",
         },
         model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model"},
     )

@@ -19,7 +19,8 @@ def _one_model(name: str) -> Pipeline:
                     "images_val",
                     "class_names",
                     "params:model",
-                    "params:training",
+                    "params:shared_training",
+                    "params:strategy_training",
                     "params:augmentation",
                 ],
                 outputs=["model", "history", "training_summary"],
@@ -39,7 +40,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         shared_inputs={"images_train", "images_val", "class_names"},
         parameters=lambda name: {
             "params:model": f"params:scratch.models.{name}",
-            "params:training": "params:scratch.training",
+            "params:shared_training": "params:training",
+            "params:strategy_training": "params:scratch.training",
             "params:augmentation": "params:preprocess.augmentation",
         },
     )

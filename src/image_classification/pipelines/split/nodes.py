@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +74,50 @@ def _check_stratifiable(labels: pd.Series, test_fraction: float, val_fraction: f
             )
 
 
+def _test_fold(selected: pd.DataFrame, cross_validation: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, test) where test is fold ``fold`` of ``folds`` stratified folds: disjoint test sets across folds."""
+    folds, fold = cross_validation.get("folds"), cross_validation.get("fold", 0)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"split.cross_validation.folds must be a whole number of at least 2, got {folds!r}.")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ValueError(f"split.cross_validation.fold must be a whole number from 0 to {folds - 1}, got {fold!r}.")
+    smallest = int(selected["label"].value_counts().min())
+    if smallest < folds:
+        raise ValueError(
+            f"split.cross_validation.folds={folds} needs at least {folds} images in every class; the smallest has "
+            f"{smallest}. Lower folds or select larger classes (split.selection)."
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rest_index, test_index = list(splitter.split(selected, selected["label"]))[fold]
+    return selected.iloc[rest_index], selected.iloc[test_index]
+
+
 def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """Stratified, seeded split: ``test_fraction`` of all images for test, ``val_fraction`` of the rest for validation.
 
-    The test split is carved out first and never used for any choice before the report.
+    The test split is carved out first and never used for any choice before the report. With
+    ``cross_validation: {folds: k, fold: i}`` the test split is instead fold ``i`` of ``k`` stratified folds, so ``k``
+    runs test every image exactly once (what the accuracy study repeats).
 
     Args:
         selected: Manifest rows of the selected classes.
-        config: ``test_fraction`` (0.05 gives the 95/5 split), ``val_fraction``, ``seed``.
+        config: ``test_fraction`` (0.05 gives the 95/5 split), ``val_fraction``, ``seed``, optional
+            ``cross_validation`` (null, or ``folds`` and ``fold``).
 
     Returns:
         The rows with a ``split`` column in {train, val, test}, and the sorted class names (label index = position).
     """
     test_fraction, val_fraction = float(config["test_fraction"]), float(config["val_fraction"])
+    cross_validation = config.get("cross_validation")
+    if cross_validation:
+        test_fraction = 1 / cross_validation.get("folds", 0) if cross_validation.get("folds") else 0.0
     _check_stratifiable(selected["label"], test_fraction, val_fraction)
-    rest, test = train_test_split(
-        selected, test_size=test_fraction, stratify=selected["label"], random_state=config["seed"]
-    )
+    if cross_validation:
+        rest, test = _test_fold(selected, cross_validation, config["seed"])
+    else:
+        rest, test = train_test_split(
+            selected, test_size=test_fraction, stratify=selected["label"], random_state=config["seed"]
+        )
     train, val = train_test_split(
         rest, test_size=val_fraction, stratify=rest["label"], random_state=config["seed"]
     )

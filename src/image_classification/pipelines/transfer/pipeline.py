@@ -22,7 +22,10 @@ def _one_model(name: str, mode: str) -> Pipeline:
     steps = [
         node(
             build_transfer_classifier,
-            inputs=["images_train", "class_names", "params:model", "params:augmentation"],
+            inputs=[
+                "images_train", "class_names", "params:model", "params:augmentation", "params:shared_training",
+                "params:strategy_training",
+            ],
             outputs="untrained_model",
             name="build_transfer_classifier",
         )
@@ -31,13 +34,13 @@ def _one_model(name: str, mode: str) -> Pipeline:
         steps += [
             node(
                 extract_backbone_features,
-                inputs=["untrained_model", "images_train", "images_val", "params:training"],
+                inputs=["untrained_model", "images_train", "images_val", "params:shared_training", "params:strategy_training"],
                 outputs="features",
                 name="extract_backbone_features",
             ),
             node(
                 bind_model_name(train_head_on_features, name),
-                inputs=["untrained_model", "features", "params:model", "params:training"],
+                inputs=["untrained_model", "features", "params:model", "params:shared_training", "params:strategy_training"],
                 outputs=["model", "history", "training_summary"],
                 name="train_head_on_features",
             ),
@@ -46,7 +49,10 @@ def _one_model(name: str, mode: str) -> Pipeline:
         steps.append(
             node(
                 bind_model_name(train_transfer_end_to_end, name),
-                inputs=["untrained_model", "images_train", "images_val", "params:model", "params:training"],
+                inputs=[
+                    "untrained_model", "images_train", "images_val", "params:model", "params:shared_training",
+                    "params:strategy_training",
+                ],
                 outputs=["model", "history", "training_summary"],
                 name="train_transfer_end_to_end",
             )
@@ -64,7 +70,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         shared_inputs={"images_train", "images_val", "class_names"},
         parameters=lambda name: {
             "params:model": f"params:transfer.models.{name}",
-            "params:training": "params:transfer.training",
+            "params:shared_training": "params:training",
+            "params:strategy_training": "params:transfer.training",
             "params:augmentation": "params:preprocess.augmentation",
         },
     )

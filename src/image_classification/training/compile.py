@@ -1,0 +1,59 @@
+"""Compiling a classifier: the optimizer, its learning-rate schedule, the loss and the metrics, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from image_classification.training.settings import TrainingSettings
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def learning_rate_schedule(settings: TrainingSettings, steps_per_epoch: int) -> float | Any:
+    """The constant rate, or linear warmup then cosine decay over the whole run (``lr_schedule: cosine``).
+
+    Warmup lets the new optimizer's moment estimates settle before the largest steps, so a freshly unfrozen
+    backbone is not knocked off its pretrained weights by the first noisy updates.
+    """
+    if settings.lr_schedule == "constant":
+        return settings.learning_rate
+    total_steps = max(1, settings.epochs * steps_per_epoch)
+    warmup_steps = min(int(round(settings.warmup_epochs * steps_per_epoch)), total_steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else settings.learning_rate,
+        decay_steps=total_steps - warmup_steps,
+        alpha=settings.min_lr_ratio,
+        warmup_target=settings.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoch: int = 1) -> keras.Model:
+    """Compiles ``model`` for one-hot labels: cross-entropy, accuracy and, over 5 classes, top-5 accuracy.
+
+    Args:
+        model: Model whose last layer outputs softmax probabilities; its class count is ``output_shape[-1]``.
+        settings: ``optimizer``, ``learning_rate`` and its schedule, ``label_smoothing``.
+        steps_per_epoch: Batches per epoch, which a schedule needs to place warmup and decay.
+
+    Returns:
+        The same model, compiled. Layers' ``trainable`` flags take effect here, so compile after changing them.
+    """
+    num_classes = int(model.output_shape[-1])
+    metrics: list[Any] = ["accuracy"]
+    if num_classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+    optimizer = OPTIMIZERS[settings.optimizer](learning_rate=learning_rate_schedule(settings, steps_per_epoch))
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
+        metrics=metrics,
+    )
+    return model
