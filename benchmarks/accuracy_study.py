@@ -53,7 +53,7 @@ DATASETS = {
         "1001 cats + 1001 dogs from Kaggle Dogs vs Cats (label = file-name prefix); fold i of 20 is the 5% test split",
         {
             "preprocess": {"image_size": 160},
-            "scratch": {"models": {"cnn3_dropout": {"enabled": False}, "basenet_bn": {"architecture": "basenet_bn"}}},
+            "scratch": {"models": {"basenet": {"input_size": None}, "cnn3_dropout": {"input_size": 96}}},
             "transfer": {"models": {"mobilenet_v1_075": {"enabled": False}}},
             "finetune": {"models": {"mobilenet_v1_075": {"enabled": False}}},
         },

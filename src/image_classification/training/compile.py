@@ -50,7 +50,8 @@ def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoc
     metrics: list[Any] = ["accuracy"]
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
-    optimizer = OPTIMIZERS[settings.optimizer](learning_rate=learning_rate_schedule(settings, steps_per_epoch))
+    extra = {"momentum": settings.momentum} if settings.optimizer in ("sgd", "rmsprop") else {}
+    optimizer = OPTIMIZERS[settings.optimizer](learning_rate=learning_rate_schedule(settings, steps_per_epoch), **extra)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),

@@ -26,6 +26,7 @@ class TrainingSettings:
         batch_size: Images per batch.
         learning_rate: Peak learning rate (after warmup) of the optimizer.
         optimizer: ``adam``, ``adamw``, ``sgd`` or ``rmsprop`` (Keras's defaults otherwise).
+        momentum: Momentum of ``sgd`` and ``rmsprop`` (ignored by the Adam family).
         lr_schedule: ``constant``, or ``cosine``: linear warmup over ``warmup_epochs`` then cosine decay to
             ``min_lr_ratio * learning_rate`` at the last epoch (``keras.optimizers.schedules.CosineDecay``).
         warmup_epochs: Epochs of linear warmup from 0 (``cosine`` only; fractions allowed). A run shorter than
@@ -47,6 +48,7 @@ class TrainingSettings:
     batch_size: int = 32
     learning_rate: float = 1e-3
     optimizer: str = "adam"
+    momentum: float = 0.0
     lr_schedule: str = "constant"
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0
@@ -85,6 +87,7 @@ class TrainingSettings:
             ("epochs", self.epochs >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("learning_rate", self.learning_rate > 0, "a positive number"),
+            ("momentum", 0 <= self.momentum < 1, "between 0 and 1"),
             ("optimizer", self.optimizer in OPTIMIZER_NAMES, f"one of {', '.join(OPTIMIZER_NAMES)}"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
             ("warmup_epochs", self.warmup_epochs >= 0, "0 or more"),
@@ -107,7 +110,7 @@ class TrainingSettings:
 
 _TYPES: dict[str, type] = {"epochs": int, "batch_size": int, "seed": int, "verbose": int,
                            "early_stopping_patience": int, "reduce_lr_patience": int,
-                           "learning_rate": float, "warmup_epochs": float, "min_lr_ratio": float,
+                           "learning_rate": float, "momentum": float, "warmup_epochs": float, "min_lr_ratio": float,
                            "label_smoothing": float, "reduce_lr_factor": float,
                            "optimizer": str, "lr_schedule": str, "class_weight": str, "checkpoint_root": str}  # fmt: skip
 _NULLABLE = {"class_weight", "early_stopping_patience", "reduce_lr_patience", "checkpoint_root"}
