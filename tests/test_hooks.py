@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from image_classification.hooks import CredentialsToEnvironmentHook
+from image_classification.project.hooks import CredentialsToEnvironmentHook
 
 KAGGLE_VARIABLES = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN")
 

@@ -5,13 +5,13 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
-from image_classification.hooks import (
+from image_classification.project.hooks import (
     CredentialsToEnvironmentHook,
     DistributionHook,
     MlflowArtifactsHook,
     ModelPlanHook,
 )
-from image_classification.run_checks import RunChecksHook
+from image_classification.project.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook(), DistributionHook())

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
+from image_classification.data.sources import BUNDLED_DIR
 from image_classification.models.backbones import BACKBONES, backbone_layer_names
 from image_classification.models.heads import build_head
 from image_classification.models.transfer import (
@@ -22,7 +23,6 @@ from image_classification.models.transfer import (
     unfreeze_model,
     unfreeze_point,
 )
-from image_classification.sources import BUNDLED_DIR
 from image_classification.training import TrainingSettings, compile_model, fit_model
 
 SIZE = 64

@@ -14,8 +14,8 @@ import numpy as np
 from kedro.io import DataCatalog, MemoryDataset
 from PIL import Image, ImageOps
 
-from image_classification import model_plan
-from image_classification.sources import BUNDLED_DIR
+from image_classification.data.sources import BUNDLED_DIR
+from image_classification.project import model_plan
 
 PAINTERS = ("Cezanne", "Monet", "VanGogh")
 SIZE = 32

@@ -18,12 +18,12 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 
-from image_classification.archives import is_archive
-from image_classification.labels import LABEL_SETTINGS
-from image_classification.labels import STRATEGIES as LABEL_STRATEGIES
+from image_classification.data.archives import is_archive
+from image_classification.data.labels import LABEL_SETTINGS
+from image_classification.data.labels import STRATEGIES as LABEL_STRATEGIES
+from image_classification.data.sources import SOURCE_SETTINGS, SOURCE_TYPES
 from image_classification.models.augmentation import AUGMENTATION_KEYS
 from image_classification.settings import CONFIG_LOADER_ARGS
-from image_classification.sources import SOURCE_SETTINGS, SOURCE_TYPES
 from tests.scratch_project import make_scratch_project, run_kedro
 
 PROFILES = ("artworks", "dog_breeds", "cats_dogs", "cifar100", "cub200", "cats_vs_dogs_2k", "impressionists")
@@ -101,7 +101,8 @@ def test_soft_merge_changes_single_nested_keys(project_root, base_parameters):
     assert merged["preprocess"]["augmentation"]["flip"] == "horizontal"  # the profile's
     assert merged["preprocess"]["augmentation"]["rotation"] == base_parameters["preprocess"]["augmentation"]["rotation"]
     assert merged["scratch"]["training"]["epochs"] == 30
-    assert merged["scratch"]["training"]["batch_size"] == base_parameters["scratch"]["training"]["batch_size"]
+    assert merged["scratch"]["training"]["learning_rate"] == base_parameters["scratch"]["training"]["learning_rate"]
+    assert merged["training"] == base_parameters["training"]  # the shared block, untouched by the profile
     # A model added by the profile sits beside base's, which is kept whole.
     assert merged["transfer"]["models"]["mobilenet_v2"] == base_parameters["transfer"]["models"]["mobilenet_v2"]
     assert merged["transfer"]["models"]["resnet50"]["backbone"] == "resnet50"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from image_classification.downloads import DownloadError, download
+from image_classification.data.downloads import DownloadError, download
+from image_classification.data.sources import fetch_source
 from image_classification.pipelines.ingest.nodes import build_manifest
 from image_classification.pipelines.split.nodes import split_dataset
-from image_classification.sources import fetch_source
 from tests.pipelines.ingest.conftest import class_zip, relative_files, write_image
 
 BOMB_SIDE = 30_000
@@ -62,7 +62,7 @@ def test_the_bomb_writer_makes_real_pngs_pillow_decodes(tmp_path):
 _INSPECT = """
 import json, resource, sys
 from PIL import Image
-from image_classification.images import UnreadableImageError, inspect_image, load_rgb
+from image_classification.data.images import UnreadableImageError, inspect_image, load_rgb
 if sys.argv[2] == "pillow-limit-off":
     Image.MAX_IMAGE_PIXELS = None  # as some libraries do globally: the project's own max_pixels must still hold
 info, problems = inspect_image(sys.argv[1])

@@ -12,7 +12,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 
-from image_classification import model_plan, settings
+from image_classification import settings
 from image_classification.models import weights as weights_module
 from image_classification.models.backbones import BACKBONES, backbone_layer_names
 from image_classification.models.scratch import SCRATCH_MODELS
@@ -22,7 +22,8 @@ from image_classification.pipelines.report.pipeline import create_pipeline as re
 from image_classification.pipelines.scratch.pipeline import create_pipeline as scratch_pipeline
 from image_classification.pipelines.split.pipeline import create_pipeline as split_pipeline
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
-from image_classification.run_checks import (
+from image_classification.project import model_plan
+from image_classification.project.run_checks import (
     RunChecksHook,
     RunParametersError,
     run_scope,
@@ -145,7 +146,7 @@ def test_training_settings_are_checked_per_model_after_merging_the_blocks(params
     assert "5 parameter problem(s)" in message
     assert (
         "- scratch.training.optimiser = 'adam': unknown training setting; did you mean 'optimizer'? "
-        "Allowed: epochs, batch_size, learning_rate, optimizer, lr_schedule"
+        "Allowed: epochs, batch_size, learning_rate, optimizer, momentum, lr_schedule"
     ) in message
     assert "- transfer.models.mobilenet_v2.training.learning_rate = -1.0: must be a positive number." in message
     assert message.count("- transfer.training.optimizer = 'lion': must be one of adam, adamw, sgd, rmsprop.") == 1
@@ -190,7 +191,7 @@ def test_imagenet_weights_not_cached_is_a_warning_not_an_error(params, tmp_path,
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr(weights_module, "BUNDLED_WEIGHTS_DIR", tmp_path / "no_bundled")  # as if not installed
-    with caplog.at_level(logging.WARNING, logger="image_classification.run_checks"):
+    with caplog.at_level(logging.WARNING, logger="image_classification.project.run_checks"):
         validate_run_parameters(params)  # nothing downloaded here; the model build downloads it later
     assert "transfer.models.mobilenet_v2.weights = imagenet" in caplog.text and "will be downloaded" in caplog.text
 
@@ -198,7 +199,7 @@ def test_imagenet_weights_not_cached_is_a_warning_not_an_error(params, tmp_path,
 def test_bundled_imagenet_weights_need_no_warning(params, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="image_classification.run_checks"):
+    with caplog.at_level(logging.WARNING, logger="image_classification.project.run_checks"):
         validate_run_parameters(params)
     assert "transfer.models.mobilenet_v2.weights = imagenet" not in caplog.text
 

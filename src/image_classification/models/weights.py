@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from image_classification.archives import file_sha256
+from image_classification.data.archives import file_sha256
 
 if TYPE_CHECKING:
     from image_classification.models.backbones import BackboneSpec

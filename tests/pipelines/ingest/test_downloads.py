@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from image_classification.downloads import ChecksumMismatchError, DownloadError, download
-from image_classification.sources import fetch_source
+from image_classification.data.downloads import ChecksumMismatchError, DownloadError, download
+from image_classification.data.sources import fetch_source
 
 from .conftest import class_zip, relative_files
 

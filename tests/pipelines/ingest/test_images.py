@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_classification.images import (
+from image_classification.data.images import (
     CONVERTED,
     SKIPPED,
     UnreadableImageError,

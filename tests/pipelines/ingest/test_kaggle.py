@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from image_classification.kaggle_downloads import KaggleCredentialsError, KaggleDownloadError
-from image_classification.sources import fetch_source
+from image_classification.data.kaggle import KaggleCredentialsError, KaggleDownloadError
+from image_classification.data.sources import fetch_source
 
 from .conftest import class_zip, relative_files
 

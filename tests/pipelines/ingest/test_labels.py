@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from image_classification.labels import assign_labels, find_image_files
+from image_classification.data.labels import assign_labels, find_image_files
 
 from .conftest import write_image
 

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from image_classification import sources
-from image_classification.archives import MARKER_NAME, UnsafeArchiveError, extract_archive
-from image_classification.sources import BUNDLED_DATASETS, fetch_source
+from image_classification.data import sources
+from image_classification.data.archives import MARKER_NAME, UnsafeArchiveError, extract_archive
+from image_classification.data.sources import BUNDLED_DATASETS, fetch_source
 
 from .conftest import class_zip, make_zip, png_bytes, relative_files
 

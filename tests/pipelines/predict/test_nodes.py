@@ -15,9 +15,9 @@ from kedro.pipeline import Pipeline
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from PIL import Image
 
-from image_classification import model_plan
+from image_classification.data.images import load_rgb
+from image_classification.data.resize import resize_image
 from image_classification.datasets import SharedKerasModelDataset
-from image_classification.images import load_rgb
 from image_classification.models.scratch import create_scratch_model
 from image_classification.pipelines.predict.nodes import (
     classify_images,
@@ -31,7 +31,7 @@ from image_classification.pipelines.predict.pipeline import (
     create_pipeline,
     create_serving_pipeline,
 )
-from image_classification.pipelines.preprocess.nodes import resize_image
+from image_classification.project import model_plan
 
 SIZE = 16
 CLASSES = ["blue", "green", "red"]

@@ -8,11 +8,8 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from image_classification.pipelines.preprocess.nodes import (
-    build_image_arrays,
-    preview_augmentation,
-    resize_image,
-)
+from image_classification.data.resize import resize_image
+from image_classification.pipelines.preprocess.nodes import build_image_arrays, preview_augmentation
 
 CONFIG = {"image_size": 16, "resize_method": "stretch", "workers": 2}
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node
 
-from image_classification.model_plan import configured_models
 from image_classification.pipelines.finetune.nodes import fine_tune_model
-from image_classification.strategy import bind_model_name, epoch_metrics_node, per_model_pipelines
+from image_classification.pipelines.per_model import (
+    bind_model_name,
+    epoch_metrics_node,
+    per_model_pipelines,
+)
+from image_classification.project.model_plan import configured_models
 
 
 def _one_model(name: str) -> Pipeline:

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from image_classification.images import UnreadableImageError, load_rgb
+from image_classification.data.images import UnreadableImageError, load_rgb
 
 
 def plot_class_counts(manifest: pd.DataFrame) -> Figure:

@@ -13,20 +13,20 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from image_classification.images import (
+from image_classification.data.images import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
     SKIPPED,
     ImageInfo,
     inspect_image,
 )
-from image_classification.labels import Finding, assign_labels, find_image_files
+from image_classification.data.labels import Finding, assign_labels, find_image_files
+from image_classification.data.sources import fetch_source
 from image_classification.pipelines.ingest.figures import (
     plot_class_counts,
     plot_image_sizes,
     plot_sample_grid,
 )
-from image_classification.sources import fetch_source
 
 __all__ = [
     "NoUsableImagesError",
@@ -65,7 +65,7 @@ def build_manifest(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labels and checks every image below ``images_root``; keeps the usable ones once.
 
-    Each file is fully decoded (see :func:`image_classification.images.inspect_image`). Files that are broken, too
+    Each file is fully decoded (see :func:`image_classification.data.images.inspect_image`). Files that are broken, too
     large, too small or unlabelled are skipped; odd colour modes are kept and listed as converted. Exact duplicates
     (same sha256) are kept once, the first by sorted path, so the same picture cannot land in both train and test.
 

@@ -3,7 +3,7 @@
 The table is the one input of the MLflow model served by ``mlflow models serve`` (HTTP requests carry the image
 bytes), and ``kedro run --pipelines predict`` first turns a folder into the same table, so a folder and a request
 go through identical decoding: ``images.load_rgb`` (upright, 8-bit RGB) and the training resize of
-``preprocess.nodes.resize_image``.
+``data.resize.resize_image``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from image_classification.images import UnreadableImageError, load_rgb
-from image_classification.labels import find_image_files
-from image_classification.pipelines.preprocess.nodes import RESIZE_METHODS, resize_image
+from image_classification.data.images import UnreadableImageError, load_rgb
+from image_classification.data.labels import find_image_files
+from image_classification.data.resize import RESIZE_METHODS, resize_image
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from image_classification.model_plan import STRATEGIES, project_parameters
 from image_classification.pipelines.predict.nodes import (
     FILE_COLUMN,
     IMAGE_COLUMN,
@@ -24,6 +23,7 @@ from image_classification.pipelines.predict.nodes import (
     image_table_from_folder,
     stage_for_serving,
 )
+from image_classification.project.model_plan import STRATEGIES, project_parameters
 
 #: The one free input of the inference steps: a table with a base64 ``image`` column (and optionally ``file``).
 IMAGE_TABLE = "prediction_images"

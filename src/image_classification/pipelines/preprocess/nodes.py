@@ -13,39 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-from image_classification.images import UnreadableImageError, load_rgb
+from image_classification.data.images import UnreadableImageError, load_rgb
+from image_classification.data.resize import RESIZE_METHODS, resize_image
 from image_classification.models.augmentation import preview_augmentations
 
 logger = logging.getLogger(__name__)
 
-RESIZE_METHODS = ("stretch", "pad", "center_crop")
 SPLITS = ("train", "val", "test")
-
-
-def resize_image(image: Image.Image, size: int, method: str) -> np.ndarray:
-    """Resizes an RGB image to ``size`` x ``size``.
-
-    Args:
-        image: An 8-bit RGB image.
-        size: Target side in pixels.
-        method: ``stretch`` (ignore aspect ratio), ``pad`` (keep it, pad with black) or ``center_crop``.
-
-    Returns:
-        A uint8 array of shape (size, size, 3).
-    """
-    resample = Image.Resampling.BILINEAR
-    if method == "stretch":
-        resized = image.resize((size, size), resample)
-    elif method == "pad":
-        resized = ImageOps.pad(image, (size, size), method=resample, color=(0, 0, 0))
-    elif method == "center_crop":
-        resized = ImageOps.fit(image, (size, size), method=resample)
-    else:
-        raise ValueError(f"preprocess.resize_method '{method}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}.")
-    return np.asarray(resized, dtype=np.uint8)
 
 
 def _load_resized(path: str, size: int, method: str) -> np.ndarray | None:

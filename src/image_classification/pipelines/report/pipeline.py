@@ -141,7 +141,7 @@ def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipe
 
     Args:
         model_namespaces: ``<strategy>.<name>`` of every trained model to report on. Default: the project's
-            plan, ``image_classification.model_plan.trained_model_namespaces()``.
+            plan, ``image_classification.project.model_plan.trained_model_namespaces()``.
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
@@ -152,7 +152,7 @@ def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipe
     """
     if model_namespaces is None:
         # Imported here: the plan reads the project's parameters, which explicit namespaces do not need.
-        from image_classification.model_plan import trained_model_namespaces  # noqa: PLC0415
+        from image_classification.project.model_plan import trained_model_namespaces  # noqa: PLC0415
 
         model_namespaces = trained_model_namespaces()
     models = list(model_namespaces)

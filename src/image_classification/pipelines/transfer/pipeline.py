@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node
 
-from image_classification.model_plan import configured_models, project_parameters
+from image_classification.models.transfer import MODES
+from image_classification.pipelines.per_model import (
+    bind_model_name,
+    epoch_metrics_node,
+    per_model_pipelines,
+)
 from image_classification.pipelines.transfer.nodes import (
     build_transfer_classifier,
     extract_backbone_features,
     train_head_on_features,
     train_transfer_end_to_end,
 )
-from image_classification.strategy import bind_model_name, epoch_metrics_node, per_model_pipelines
-
-MODES = ("feature_extraction", "end_to_end")
+from image_classification.project.model_plan import configured_models, project_parameters
 
 
 def _one_model(name: str, mode: str) -> Pipeline:

@@ -21,13 +21,12 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
-from image_classification.model_plan import STRATEGIES, configured_models
+from image_classification.data.resize import RESIZE_METHODS
 from image_classification.models import backbones, heads, scratch
 from image_classification.models.augmentation import build_augmentation
-from image_classification.models.transfer import POOLING_LAYERS, unfreeze_point
+from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
 from image_classification.models.weights import local_imagenet_weights_file
-from image_classification.pipelines.preprocess.nodes import RESIZE_METHODS
-from image_classification.pipelines.transfer.pipeline import MODES
+from image_classification.project.model_plan import STRATEGIES, configured_models
 from image_classification.training import check_training_blocks, training_block_names
 
 logger = logging.getLogger(__name__)

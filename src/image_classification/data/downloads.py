@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from image_classification.archives import file_sha256
+from image_classification.data.archives import file_sha256
 
 logger = logging.getLogger(__name__)
 

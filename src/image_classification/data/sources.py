@@ -29,16 +29,16 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from image_classification.archives import (
+from image_classification.data.archives import (
     atomic_folder,
     extract_archive,
     is_archive,
     read_marker,
     write_marker,
 )
-from image_classification.downloads import download
-from image_classification.kaggle_downloads import KINDS as KAGGLE_KINDS
-from image_classification.kaggle_downloads import download_kaggle_archive
+from image_classification.data.downloads import download
+from image_classification.data.kaggle import KINDS as KAGGLE_KINDS
+from image_classification.data.kaggle import download_kaggle_archive
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ SOURCE_TYPES = ("bundled", "folder", "zip", "url", *KAGGLE_KINDS)
 SOURCE_SETTINGS = ("type", "name", "raw_dir", "path", "url", "sha256", "kaggle_slug")
 BUNDLED_DATASETS = ("impressionists", "digits")
 #: Folder of the files shipped with the package (paintings, ImageNet weights); see its README.md.
-BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 _DIGIT_SCALE = 4  # 8x8 -> 32x32, large enough for small convnets and for eyes
 
 

@@ -10,7 +10,7 @@ from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
-from image_classification import model_plan
+from image_classification.project import model_plan
 
 logger = logging.getLogger(__name__)
 

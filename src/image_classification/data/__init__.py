@@ -1,0 +1,4 @@
+"""The data library: getting images onto disk (sources, downloads, Kaggle, archives), labelling, decoding, resizing.
+
+Knows nothing of Kedro; the ``ingest``, ``preprocess`` and ``predict`` pipelines call it.
+"""
