@@ -12,12 +12,14 @@ at most once. Written into ``docs/results.md``:
 
     python benchmarks/accuracy_study.py                                  # both data sets, the defaults below
     python benchmarks/accuracy_study.py --datasets impressionists --run-folds 2
+    python benchmarks/accuracy_study.py --datasets cats_dogs_tiny --models scratch.basenet transfer.mobilenet_v2
 """
 
 from __future__ import annotations
 
 import argparse
 import pickle
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -79,9 +81,25 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def fold_overrides(name: str, dataset: Dataset, fold: int, seed: int) -> dict[str, Any]:
+STRATEGIES = ("scratch", "transfer", "finetune")
+
+
+def only_models(models: list[str] | None, dataset: Dataset) -> dict[str, Any]:
+    """Overrides turning off every configured model not in ``models`` (``<strategy>.<name>``; None keeps all)."""
+    if not models:
+        return {}
+    overrides: dict[str, Any] = {}
+    for strategy in STRATEGIES:
+        configured = {**common.project_parameters(strategy)["models"], **dataset.overrides.get(strategy, {}).get("models", {})}
+        off = {name: {"enabled": False} for name in configured if f"{strategy}.{name}" not in models}
+        if off:
+            overrides[strategy] = {"models": off}
+    return overrides
+
+
+def fold_overrides(name: str, dataset: Dataset, fold: int, seed: int, models: list[str] | None = None) -> dict[str, Any]:
     """Local parameters of one fold's run: the data, the fold, the seed; the rest is the project's defaults."""
-    return _deep_merge(
+    return _deep_merge(_deep_merge(
         {
             "ingest": {
                 "source": {"type": "folder", "name": name, "path": str(dataset.path)},
@@ -91,7 +109,7 @@ def fold_overrides(name: str, dataset: Dataset, fold: int, seed: int) -> dict[st
             "report": {"seed": seed},
         },
         dataset.overrides,
-    )
+    ), only_models(models, dataset))
 
 
 @dataclass
@@ -103,14 +121,27 @@ class FoldResult:
     counts: dict[str, int]
 
 
+def _logged_seconds(log_file: Path) -> float:
+    """Wall time of a finished run from the first and last HH:MM:SS stamps of its plain log (same day)."""
+    stamps = re.findall(r"^(\d\d):(\d\d):(\d\d) ", log_file.read_text(), flags=re.M)
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in stamps]
+    return float(seconds[-1] - seconds[0]) if len(seconds) > 1 else float("nan")
+
+
 def run_fold(name: str, dataset: Dataset, fold: int, args: argparse.Namespace, workroot: Path) -> FoldResult:
-    overrides = fold_overrides(name, dataset, fold, args.seed)
-    project = sp.make_project(workroot / f"{name}_fold{fold}", overrides, plain_logging=True)
+    project = workroot / f"{name}_fold{fold}"
     log_file = project / "kedro_run.log"
-    print(f"\n== {name} fold {fold + 1}/{dataset.folds}: kedro run in {project} (log: {log_file}) ==", flush=True)  # noqa: T201
-    started = time.perf_counter()
-    sp.kedro_run(project, log_file=log_file, show=sp.progress_line)
-    run_s = time.perf_counter() - started
+    finished = (project / "data/08_reporting/comparison.csv").is_dir()
+    if args.reuse and finished:  # tables recomputed from a finished run, not trained again
+        print(f"\n== {name} fold {fold + 1}/{dataset.folds}: reusing {project} ==", flush=True)  # noqa: T201
+        run_s = _logged_seconds(log_file)
+    else:
+        overrides = fold_overrides(name, dataset, fold, args.seed, args.models)
+        sp.make_project(project, overrides, plain_logging=True)
+        print(f"\n== {name} fold {fold + 1}/{dataset.folds}: kedro run in {project} (log: {log_file}) ==", flush=True)  # noqa: T201
+        started = time.perf_counter()
+        sp.kedro_run(project, log_file=log_file, show=sp.progress_line)
+        run_s = time.perf_counter() - started
     comparison = pd.read_csv(sp.latest_version(project, "data/08_reporting/comparison.csv"))
     correct = {}
     for model in comparison["model"]:
@@ -152,17 +183,25 @@ def per_model_table(folds: list[FoldResult], seed: int) -> tuple[str, dict[str, 
 
 
 def strategy_table(folds: list[FoldResult], pooled: dict[str, np.ndarray]) -> tuple[str, list[str]]:
-    """McNemar's test on the pooled test images between the best model (pooled accuracy) of each strategy."""
+    """McNemar's test on the pooled test images between the best model (pooled accuracy) of each strategy, and
+    between each fine-tuned model and the transfer model it started from."""
     best = {}
     for model, correct in pooled.items():
         strategy = model.split(".", 1)[0]
         if strategy not in best or correct.mean() > pooled[best[strategy]].mean():
             best[strategy] = model
-    pairs = [(a, b) for a, b in (("finetune", "transfer"), ("transfer", "scratch"), ("finetune", "scratch"))
+    pairs = [(best[a], best[b]) for a, b in (("finetune", "transfer"), ("transfer", "scratch"), ("finetune", "scratch"))
              if a in best and b in best]  # fmt: skip
+    # Fine-tuning starts from the transfer model of the same backbone: that pair isolates what fine-tuning adds.
+    pairs += [
+        (model, f"transfer.{model.split('.', 1)[1]}")
+        for model in pooled
+        if model.startswith("finetune.") and f"transfer.{model.split('.', 1)[1]}" in pooled
+        and (model, f"transfer.{model.split('.', 1)[1]}") not in pairs
+    ]
     rows, conclusions = [], []
-    for a, b in pairs:
-        model_a, model_b = best[a], best[b]
+    for model_a, model_b in pairs:
+        a, b = model_a.split(".", 1)[0], model_b.split(".", 1)[0]
         test = mcnemar_test(pooled[model_a], pooled[model_b])
         won = sum(fold.correct[model_a].mean() > fold.correct[model_b].mean() for fold in folds)
         tied = sum(fold.correct[model_a].mean() == fold.correct[model_b].mean() for fold in folds)
@@ -173,10 +212,10 @@ def strategy_table(folds: list[FoldResult], pooled: dict[str, np.ndarray]) -> tu
             f"{100 * gain:+.1f}", f"{test['b']} / {test['c']}", f"{test['p_value']:.3g} ({test['method']})",
             "yes" if significant else "no", f"{won} won, {tied} tied, {len(folds) - won - tied} lost",
         ])  # fmt: skip
-        verdict = "significantly better" if significant and gain > 0 else (
-            "significantly worse" if significant else "not significantly different")  # fmt: skip
+        verdict = "significantly better than" if significant and gain > 0 else (
+            "significantly worse than" if significant else "not significantly different from")  # fmt: skip
         conclusions.append(
-            f"{a} (`{model_a}`) is {verdict} than {b} (`{model_b}`): {100 * gain:+.1f} points over "
+            f"{a} (`{model_a}`) is {verdict} {b} (`{model_b}`): {100 * gain:+.1f} points over "
             f"{len(pooled[model_a])} images, McNemar p = {test['p_value']:.3g}."
         )
     table = common.markdown_table(
@@ -198,7 +237,9 @@ def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot:
     tests_table, conclusions = strategy_table(folds, pooled)
     body = "\n\n".join([
         models_table,
-        "McNemar's test between the best model of each strategy, on all the test images of the folds together:",
+        "McNemar's test on all the test images of the folds together, between the best model of each strategy (chosen "
+        "by pooled test accuracy, which flatters it a little) and between each fine-tuned model and its own transfer "
+        "model:",
         tests_table,
     ])  # fmt: skip
     counts = folds[0].counts
@@ -207,7 +248,9 @@ def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot:
         f"{run_folds} of {dataset.folds} stratified folds (split.cross_validation), seed {args.seed} for the folds, "
         "the train/validation split, training and the bootstrap. Settings: the project's defaults (conf/base) plus "
         "the local parameters below.",
-        f"`kedro run` wall time: {total_min:.1f} min for the {run_folds} folds (all pipelines, report included).",
+        f"`kedro run` wall time: {total_min:.1f} min for the {run_folds} folds (all pipelines, report included)."
+        + (" Tables recomputed from the finished runs (`--reuse`): the machine line above is the recomputation's, "
+           "the wall time the runs' own (from their logs)." if args.reuse else ""),
         "Per-fold 95% CI: the report's percentile bootstrap over that fold's test images. Pooled: the same over "
         "every tested image.",
         *conclusions,
@@ -216,7 +259,7 @@ def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot:
         f"`{sp_shown(dataset.path)}`: {dataset.about}. Per fold train/val/test "
         f"{counts.get('train', 0)}/{counts.get('val', 0)}/{counts.get('test', 0)}"
     )
-    shown = yaml.safe_dump(fold_overrides(name, dataset, 0, args.seed), sort_keys=False)
+    shown = yaml.safe_dump(fold_overrides(name, dataset, 0, args.seed, args.models), sort_keys=False)
     shown = shown.replace(str(dataset.path), sp_shown(dataset.path)).replace("fold: 0", "fold: 0 .. k-1")
     return common.section(f"Accuracy study: {name}", body, machine, data, notes) + (
         f"\n<details><summary>Local parameters of each run (conf/local/{sp.OVERRIDES_FILE})</summary>\n\n"
@@ -236,9 +279,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["impressionists", "cats_vs_dogs_2k"])
     parser.add_argument("--run-folds", type=int, default=None, help="folds to run per data set (default: its own)")
+    parser.add_argument("--models", nargs="+", default=None, help="<strategy>.<name> to train (default: all)")
+    parser.add_argument("--reuse", action="store_true", help="recompute the tables from finished runs in --workdir")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for the scratch projects (default: temp)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file to update (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs the --workdir of the earlier study")
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="accuracy_study_"))
     started = time.perf_counter()
     for name in args.datasets:

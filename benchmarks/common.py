@@ -64,7 +64,7 @@ def project_parameters(key: str) -> dict[str, Any]:
 
 
 def benchmark_augmentation() -> dict[str, Any]:
-    """The project's augmentation settings, with the horizontal flip photos get (the digits default has none)."""
+    """The project's augmentation settings, with the horizontal flip that photos and paintings get."""
     return {**project_parameters("preprocess")["augmentation"], "flip": "horizontal"}
 
 

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.inference import predict_proba
 from image_classification.models.scratch import create_scratch_model
 from image_classification.training import (
     TrainingSettings,
     balanced_class_weights,
     compile_model,
     fit_model,
-    predict_proba,
 )
 
 FAST = {"epochs": 2, "batch_size": 16, "verbose": 0, "seed": 1}
@@ -111,6 +111,10 @@ def test_fit_learns_and_reports(data) -> None:
         probabilities, predict_proba(model, val["images"]), rtol=1e-5, atol=1e-6
     )
     assert predict_proba(model, val["images"][:0]).shape == (0, 2)
+    as_float = predict_proba(model, val["images"].astype(np.float32), batch_size=64)
+    np.testing.assert_allclose(as_float, probabilities, rtol=1e-5, atol=1e-6)  # uint8 or float in, same answer
+    with pytest.raises(ValueError, match="at least 1"):
+        predict_proba(model, val["images"], batch_size=0)
 
 
 def test_configured_optimizer_and_learning_rate_replace_an_earlier_compile(data) -> None:
@@ -267,11 +271,14 @@ def test_unknown_setting_is_named(data) -> None:
         fit_model(model, *data, {"epoch": 3, "checkpoint_root": "ignored/here"})
 
 
-def test_fits_real_photos(shared_dir: Path, tmp_path: Path) -> None:
-    """Cats and dogs photos at 32 px through a checkpointed run: shapes, files and history of a real run."""
+BUNDLED_PAINTINGS = Path(__file__).resolve().parents[1] / "src" / "image_classification" / "bundled" / "impressionists"
+
+
+def test_fits_real_paintings(tmp_path: Path) -> None:
+    """Bundled Monet and Van Gogh paintings at 32 px through a checkpointed run: shapes, files and history."""
     images, labels = [], []
-    for label, folder in enumerate(("Cat", "Dog")):
-        for path in sorted((shared_dir / "datasets" / "cats_dogs_tiny" / folder).iterdir())[:12]:
+    for label, folder in enumerate(("Monet", "VanGogh")):
+        for path in sorted((BUNDLED_PAINTINGS / folder).iterdir())[:12]:
             with Image.open(path) as image:
                 images.append(np.asarray(image.convert("RGB").resize((32, 32))))
             labels.append(label)
@@ -296,8 +303,9 @@ JAX_SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, NoTensorFlow())
     import keras, numpy as np
     from image_classification.models.augmentation import build_augmentation
+    from image_classification.models.inference import predict_proba
     from image_classification.models.scratch import create_scratch_model
-    from image_classification.training import fit_model, predict_proba
+    from image_classification.training import fit_model
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     rng = np.random.default_rng(0)

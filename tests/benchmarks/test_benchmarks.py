@@ -14,15 +14,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DIR
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+BUNDLED_PAINTINGS = Path(__file__).resolve().parents[2] / "src" / "image_classification" / "bundled" / "impressionists"
+
+
 @pytest.fixture(scope="module")
-def tiny_photos(shared_dir: Path) -> Path:
-    folder = shared_dir / "datasets" / "cats_dogs_tiny"
-    if not folder.is_dir():
-        pytest.skip(f"Tiny photo set not found at {folder}.")
-    return folder
+def tiny_photos() -> Path:
+    """Real images in one folder per class: ../shared's 40 cats and dogs, else the bundled paintings."""
+    folder = SHARED_DIR / "datasets" / "cats_dogs_tiny"
+    return folder if folder.is_dir() else BUNDLED_PAINTINGS
+
+
+@pytest.fixture(scope="module")
+def shared_tiny_photos(shared_dir: Path) -> Path:
+    """../shared's 40 cats and dogs: the accuracy study knows that set by name."""
+    return shared_dir / "datasets" / "cats_dogs_tiny"
 
 
 def _run(script: str, *arguments: str, tmp_path: Path) -> str:
@@ -103,17 +113,19 @@ def test_overhead_prints_its_table(tiny_photos, tmp_path):
 
 
 @pytest.mark.e2e
-def test_accuracy_study_runs_kedro_and_writes_its_tables(tiny_photos, tmp_path):
+def test_accuracy_study_runs_kedro_and_writes_its_tables(shared_tiny_photos, tmp_path):
     results = tmp_path / "results.md"
     results.write_text("# Results\n\nKept as it is.\n")
     stdout = _run(
-        "accuracy_study.py", "--datasets", "cats_dogs_tiny", "--models", "scratch.basenet", "transfer.mobilenet_v2",
-        "--image-size", "32", "--scratch-epochs", "1", "--transfer-epochs", "1", "--seed", "3",
+        "accuracy_study.py", "--datasets", "cats_dogs_tiny", "--run-folds", "2",
+        "--models", "scratch.basenet", "transfer.mobilenet_v2", "--seed", "3",
         "--workdir", str(tmp_path / "study"), "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
-    assert "| model | strategy | test images | test accuracy | 95% CI |" in stdout
-    assert "| `scratch.basenet` | scratch | 8 |" in stdout and "| `transfer.mobilenet_v2` | transfer | 8 |" in stdout
-    assert "| scratch vs transfer |" in stdout  # McNemar between the two strategies
+    assert "| model | test accuracy per fold (95% CI) | mean ± sd (points) |" in stdout
+    models = [line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| `")]
+    assert models == ["`scratch.basenet`", "`transfer.mobilenet_v2`"]  # the others were switched off
+    assert "n = 20 |" in stdout  # 2 folds of the 4 over 40 photos: 20 test images pooled, each tested once
+    assert "| transfer vs scratch |" in stdout  # McNemar between the two strategies, on the pooled images
     _assert_described(stdout, results, "accuracy-study-cats_dogs_tiny")
     assert results.read_text().startswith("# Results\n\nKept as it is.\n")
 

@@ -15,7 +15,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from PIL import Image, ImageOps
 
 from image_classification.data.sources import BUNDLED_DIR
-from image_classification.project import model_plan
+from image_classification.project.model_plan import ModelPlan, use_model_plan
 
 PAINTERS = ("Cezanne", "Monet", "VanGogh")
 SIZE = 32
@@ -95,10 +95,11 @@ def training_catalog(
 
 
 @contextlib.contextmanager
-def model_plan_parameters(parameters: dict[str, Any]) -> Iterator[None]:
-    """Pipelines built inside read ``parameters`` (the transfer pipeline's modes), as ModelPlanHook does in a run."""
-    model_plan.use_parameters(parameters)
+def model_plan(parameters: dict[str, Any]) -> Iterator[ModelPlan]:
+    """Pipelines built inside follow the plan of ``parameters`` (the transfer modes), as ModelPlanHook sets it in a run."""
+    plan = ModelPlan.from_parameters(parameters)
+    use_model_plan(plan)
     try:
-        yield
+        yield plan
     finally:
-        model_plan.use_parameters(None)
+        use_model_plan(None)

@@ -60,7 +60,7 @@ def test_a_killed_training_run_resumes_from_its_last_epoch_in_the_next_run(tmp_p
     # Next run: the pipeline's node with the same parameters picks the backup up.
     started = time.perf_counter()
     model, history, summary = train_scratch_model(
-        train, val, ["h", "v"], {"architecture": "basenet"}, shared_training, strategy_training, {},
+        train, val, ["h", "v"], {"architecture": "basenet"}, [shared_training, strategy_training, None], {},
         model_name="basenet",
     )
     second_run_s = time.perf_counter() - started

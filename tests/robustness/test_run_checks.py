@@ -48,9 +48,9 @@ def params(project_parameters) -> dict:
 @pytest.fixture
 def plan(params):
     """Pipelines built in the test follow ``params`` (as ModelPlanHook does in a session)."""
-    model_plan.use_parameters(params)
+    model_plan.use_model_plan(model_plan.ModelPlan.from_parameters(params))
     yield params
-    model_plan.use_parameters(None)
+    model_plan.use_model_plan(None)
 
 
 def _problems(parameters: dict, pipeline: Pipeline | None = None) -> str:

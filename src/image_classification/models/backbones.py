@@ -46,7 +46,7 @@ class BackboneSpec:
         weights_url: Where Keras downloads that file from.
         weights_hash: Hash Keras checks a download against (None where Keras has none).
         constructor_kwargs: Extra constructor arguments, e.g. ``{"alpha": 0.75}``.
-        after_imagenet_load: Fix-up applied after loading ``keras_weights_file`` (see ``_efficientnet_input_scale``).
+        after_imagenet_load: Fix-up applied after loading ``keras_weights_file`` (see ``weights.efficientnet_input_scale``).
         bundled_weights: The ImageNet weights file shipped with the package, used before Keras's cache (None: none).
     """
 
@@ -60,23 +60,6 @@ class BackboneSpec:
     constructor_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     after_imagenet_load: Callable[[keras.Model], None] | None = None
     bundled_weights: BundledWeights | None = None
-
-
-# Per-channel ImageNet standard deviation EfficientNet divides by (keras/src/applications/efficientnet.py).
-_EFFICIENTNET_STDDEV_RGB = np.array([0.229, 0.224, 0.225], dtype="float32")
-
-
-def _efficientnet_input_scale(model: keras.Model) -> None:
-    """Reproduces the input scaling Keras adds to EfficientNet only when built with ``weights="imagenet"``.
-
-    That model has an extra ``Rescaling(1 / sqrt(stddev))`` after its ``Normalization`` layer; dividing by
-    ``sqrt(variance * stddev)`` instead is the same, so we fold the factor into the loaded variance.
-    """
-    # By type: Keras gives this layer an automatic name (normalization, normalization_1, ...).
-    normalization = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
-    mean, variance, *rest = normalization.get_weights()
-    normalization.set_weights([mean, variance * _EFFICIENTNET_STDDEV_RGB, *rest])
-    normalization.finalize_state()  # the layer caches mean/variance as tensors
 
 
 _apps = keras.applications
@@ -152,7 +135,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         keras_weights_file="efficientnetb0_notop.h5",
         weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
         weights_hash="50bc09e76180e00e4465e1a485ddc09d",
-        after_imagenet_load=_efficientnet_input_scale,
+        after_imagenet_load=_weights.efficientnet_input_scale,
     ),
 }
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import keras
+import numpy as np
+
 from image_classification.data.archives import file_sha256
 
 if TYPE_CHECKING:
@@ -162,3 +165,20 @@ def weights_file(name: str, spec: BackboneSpec, weights: str | os.PathLike | Non
             f"existing file (e.g. /path/to/{spec.keras_weights_file}), 'imagenet', or null for random weights."
         )
     return path
+
+
+# Per-channel ImageNet standard deviation EfficientNet divides by (keras/src/applications/efficientnet.py).
+_EFFICIENTNET_STDDEV_RGB = np.array([0.229, 0.224, 0.225], dtype="float32")
+
+
+def efficientnet_input_scale(model: keras.Model) -> None:
+    """Reproduces the input scaling Keras adds to EfficientNet only when built with ``weights="imagenet"``.
+
+    That model has an extra ``Rescaling(1 / sqrt(stddev))`` after its ``Normalization`` layer; dividing by
+    ``sqrt(variance * stddev)`` instead is the same, so we fold the factor into the loaded variance.
+    """
+    # By type: Keras gives this layer an automatic name (normalization, normalization_1, ...).
+    normalization = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
+    mean, variance, *rest = normalization.get_weights()
+    normalization.set_weights([mean, variance * _EFFICIENTNET_STDDEV_RGB, *rest])
+    normalization.finalize_state()  # the layer caches mean/variance as tensors

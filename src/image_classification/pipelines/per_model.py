@@ -1,4 +1,4 @@
-"""What the scratch, transfer and finetune pipelines share: per-model namespacing and the epoch-metrics node."""
+"""What the scratch, transfer and finetune pipelines share: per-model namespacing, training blocks, epoch metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
 from typing import Any
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Node, Pipeline, node
 
 
 def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:
@@ -24,10 +24,49 @@ def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[
     }
 
 
-def bind_model_name(func: Callable[..., Any], model_name: str) -> Callable[..., Any]:
+def _bind_model_name(func: Callable[..., Any], model_name: str) -> Callable[..., Any]:
     """``func`` with its ``model_name`` argument fixed, keeping its name and docstring for Kedro and kedro-viz."""
     bound = partial(func, model_name=model_name)
     return update_wrapper(bound, func)
+
+
+def training_node(func: Callable[..., Any], model_name: str, inputs: list[str]) -> Node:
+    """The node that trains model ``model_name`` with ``func``, named after it.
+
+    Args:
+        func: A training node function whose last argument is ``model_name``.
+        model_name: The model's name under ``<strategy>.models``, bound to ``func``.
+        inputs: Its datasets, in the order of ``func``'s other arguments.
+
+    Returns:
+        A node giving ``model``, ``history`` and ``training_summary`` (the datasets ``log_epoch_metrics`` and the
+        report read).
+    """
+    return node(
+        _bind_model_name(func, model_name),
+        inputs=inputs,
+        outputs=["model", "history", "training_summary"],
+        name=func.__name__,
+    )
+
+
+def collect_training_blocks(
+    shared_training: dict[str, Any], strategy_training: dict[str, Any], model_settings: dict[str, Any]
+) -> list[dict[str, Any] | None]:
+    """The three ``training`` blocks one model trains with, most general first.
+
+    Kept apart rather than merged, so that a bad key is reported with the block that set it
+    (``training.train_model``).
+
+    Args:
+        shared_training: ``training``: the settings every strategy shares.
+        strategy_training: ``<strategy>.training``: the strategy's overrides.
+        model_settings: ``<strategy>.models.<name>``; its optional ``training`` block overrides both.
+
+    Returns:
+        ``[shared_training, strategy_training, model_settings["training"] or None]``.
+    """
+    return [shared_training, strategy_training, model_settings.get("training")]
 
 
 def per_model_pipelines(
@@ -35,26 +74,37 @@ def per_model_pipelines(
     model_names: Iterable[str],
     template: Callable[[str], Pipeline],
     shared_inputs: set[str],
-    parameters: Callable[[str], dict[str, str]],
+    parameters: Callable[[str], dict[str, str]] | None = None,
     model_inputs: Callable[[str], dict[str, str]] | None = None,
 ) -> Pipeline:
-    """One namespaced copy of ``template(name)`` per model: datasets become ``<strategy>.<name>.<dataset>``.
+    """One namespaced pipeline per model: datasets become ``<strategy>.<name>.<dataset>``.
+
+    Each model's pipeline is ``collect_training_blocks`` (giving ``training_blocks``), the strategy's steps from
+    ``template(name)`` (reading ``training_blocks`` and ``params:model``, and giving ``model``, ``history`` and
+    ``training_summary``), then ``log_epoch_metrics``. Every node is tagged ``<strategy>`` and
+    ``<strategy>.<name>``.
 
     Args:
         strategy: ``scratch``, ``transfer`` or ``finetune``.
         model_names: Models configured for the strategy.
-        template: Builds the un-namespaced steps for one model.
+        template: Builds the un-namespaced training steps of one model.
         shared_inputs: Datasets every model reads as they are (``images_train``, ``class_names``, ...).
-        parameters: Maps a model name to the ``params:`` it reads.
+        parameters: Maps a model name to the ``params:`` its steps read besides ``params:model`` (the model's
+            settings) and the training blocks, e.g. ``{"params:augmentation": "params:preprocess.augmentation"}``.
         model_inputs: Maps a model name to inputs taken from another namespace (``{"transfer_model":
             "transfer.mobilenet_v2.model"}``).
     """
     pipelines = [
         Pipeline(
-            template(name),
+            [_training_blocks_node(), template(name), _epoch_metrics_node()],
             namespace=f"{strategy}.{name}",
             inputs={**{dataset: dataset for dataset in shared_inputs}, **(model_inputs(name) if model_inputs else {})},
-            parameters=parameters(name),
+            parameters={
+                "params:model": f"params:{strategy}.models.{name}",
+                "params:shared_training": "params:training",
+                "params:strategy_training": f"params:{strategy}.training",
+                **(parameters(name) if parameters else {}),
+            },
             tags={strategy, f"{strategy}.{name}"},
         )
         for name in model_names
@@ -62,6 +112,14 @@ def per_model_pipelines(
     return sum(pipelines, Pipeline([]))
 
 
-def epoch_metrics_node() -> Any:
-    """The node that sends a model's per-epoch history to MLflow."""
+def _training_blocks_node() -> Node:
+    return node(
+        collect_training_blocks,
+        inputs=["params:shared_training", "params:strategy_training", "params:model"],
+        outputs="training_blocks",
+        name="collect_training_blocks",
+    )
+
+
+def _epoch_metrics_node() -> Node:
     return node(history_to_epoch_metrics, inputs="history", outputs="epoch_metrics", name="log_epoch_metrics")

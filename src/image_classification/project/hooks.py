@@ -10,7 +10,7 @@ from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
-from image_classification.project import model_plan
+from image_classification.project.model_plan import ModelPlan, use_model_plan
 
 logger = logging.getLogger(__name__)
 
@@ -19,13 +19,17 @@ _KAGGLE_VARIABLES = {"username": "KAGGLE_USERNAME", "key": "KAGGLE_KEY", "api_to
 
 
 class ModelPlanHook:
-    """Hands the session's parameters (``--env``, ``--params`` included) to the pipeline builders."""
+    """Sets the session's model plan (``--env`` and ``--params`` applied) before Kedro builds the pipelines.
 
-    @hook_impl(tryfirst=True)  # before any other hook reads the parameters
+    ``KedroSession.run`` creates the context, then builds the pipelines it runs; this hook runs in between, so
+    ``kedro run --pipelines predict --params predict.model=scratch.basenet`` builds ``predict`` for that model.
+    """
+
+    @hook_impl(tryfirst=True)  # before any other hook could build the pipelines
     def after_context_created(self, context: KedroContext) -> None:
         # Not context.params: in Kedro 1.7 reading it validates parameters against every pipeline, which builds the
         # pipelines before the plan is known. The config loader already holds --env and --params.
-        model_plan.use_parameters(context.config_loader["parameters"])
+        use_model_plan(ModelPlan.from_parameters(context.config_loader["parameters"]))
 
 
 class CredentialsToEnvironmentHook:

@@ -1,34 +1,138 @@
-"""Which models this run trains: read from the parameters so pipelines can be built per model.
+"""The model plan: the models each training strategy trains and the model ``predict`` serves.
 
-The scratch, transfer and finetune pipelines are one namespaced modular pipeline per model (``transfer.mobilenet_v2``),
-so their structure depends on the parameters. ``ModelPlanHook`` stores the parameters of the running session here
-before Kedro builds the pipelines (so ``--env`` and ``--params`` apply); outside a session (tests, notebooks) they are
-read from ``conf/`` of the current directory with ``KEDRO_ENV``.
+The scratch, transfer and finetune pipelines are one namespaced pipeline per model (``transfer.mobilenet_v2``), and
+``predict`` and ``train_and_serve`` read the model named in ``predict.model``: the pipelines' shape depends on the
+parameters. That dependency is one typed value, ``ModelPlan``, built from the parameters by
+``ModelPlan.from_parameters``; the ``create_pipeline`` functions read nothing else.
+
+Kedro 1.7 builds the pipelines lazily, calling ``register_pipelines()`` (which takes no arguments) on the first access
+to ``kedro.framework.project.pipelines``; ``KedroSession.run`` makes that access after the context is created. So the
+plan is set in one place, ``ModelPlanHook.after_context_created``, from the session's parameters (``--env`` and
+``--params`` applied), and every ``create_pipeline`` reads ``current_model_plan()``. Outside a session (tests,
+scripts, ``kedro registry``, kedro-viz without ``--include-hooks``) the plan is read from ``conf/`` of the current
+folder with the ``KEDRO_ENV`` profile.
+
+Kedro keeps the built pipelines for the process: a second session with another plan in the same process needs
+``bootstrap_project`` again (``%reload_kedro`` in a notebook does it).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
 
 STRATEGIES = ("scratch", "transfer", "finetune")
-
-_session_parameters: dict[str, Any] | None = None
-
-
-def use_parameters(parameters: dict[str, Any] | None) -> None:
-    """Makes ``parameters`` the source of the model plan (``None`` goes back to reading ``conf/``)."""
-    global _session_parameters  # noqa: PLW0603 - one plan per process, set by the session hook
-    _session_parameters = parameters
+#: ``transfer.models.<name>.mode`` when a model does not set it.
+DEFAULT_TRANSFER_MODE = "feature_extraction"
+#: ``predict.top_k`` when it is not set.
+DEFAULT_TOP_K = 3
 
 
-def project_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
-    """The parameters of the running session, else those in ``conf_source`` for ``KEDRO_ENV``."""
-    if _session_parameters is not None:
-        return _session_parameters
+@dataclass(frozen=True)
+class ModelPlan:
+    """What shapes the pipelines, read from the parameters once per session.
+
+    Attributes:
+        scratch: Models under ``scratch.models``, in the order written (``enabled: false`` ones left out).
+        transfer: Models under ``transfer.models``, likewise.
+        finetune: Models under ``finetune.models``, likewise.
+        transfer_modes: Transfer model -> its ``mode`` (``feature_extraction`` or ``end_to_end``), which decides
+            its nodes.
+        predict_model: ``predict.model``: the model namespace ``predict`` and ``train_and_serve`` use, as written
+            (checked by ``served_model`` when a pipeline needs it).
+        predict_top_k: ``predict.top_k``: classes per image, the served model's default.
+    """
+
+    scratch: tuple[str, ...] = ()
+    transfer: tuple[str, ...] = ()
+    finetune: tuple[str, ...] = ()
+    transfer_modes: Mapping[str, str] = field(default_factory=dict)
+    predict_model: str = ""
+    predict_top_k: int = DEFAULT_TOP_K
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> ModelPlan:
+        """The plan the project's parameters describe.
+
+        Args:
+            parameters: All project parameters (``<strategy>.models``, ``predict``).
+
+        Raises:
+            ValueError: A ``<strategy>.models`` block is not a mapping of model names to settings.
+        """
+        models = {strategy: _models_block(parameters, strategy) for strategy in STRATEGIES}
+        enabled = {
+            strategy: tuple(name for name, settings in block.items() if (settings or {}).get("enabled", True))
+            for strategy, block in models.items()
+        }
+        predict = parameters.get("predict") or {}
+        return cls(
+            scratch=enabled["scratch"],
+            transfer=enabled["transfer"],
+            finetune=enabled["finetune"],
+            transfer_modes={
+                name: str((models["transfer"][name] or {}).get("mode", DEFAULT_TRANSFER_MODE))
+                for name in enabled["transfer"]
+            },
+            predict_model=str(predict.get("model") or ""),
+            predict_top_k=int(predict.get("top_k") or DEFAULT_TOP_K),
+        )
+
+    def models(self, strategy: str) -> tuple[str, ...]:
+        """The models ``strategy`` trains.
+
+        Raises:
+            ValueError: ``strategy`` is not one of ``STRATEGIES``.
+        """
+        if strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy '{strategy}'. Allowed: {', '.join(STRATEGIES)}.")
+        return getattr(self, strategy)
+
+    def namespaces(self) -> list[str]:
+        """Every trained model's namespace, e.g. ``["scratch.basenet", "transfer.mobilenet_v2"]``."""
+        return [f"{strategy}.{name}" for strategy in STRATEGIES for name in self.models(strategy)]
+
+    def transfer_mode(self, name: str) -> str:
+        """The ``mode`` of transfer model ``name`` (``feature_extraction`` when not planned)."""
+        return self.transfer_modes.get(name, DEFAULT_TRANSFER_MODE)
+
+    def served_model(self) -> str:
+        """``predict.model``, checked: ``<strategy>.<name>``, e.g. ``"transfer.mobilenet_v2"``.
+
+        Raises:
+            ValueError: The setting is missing or not ``<strategy>.<name>``.
+        """
+        strategy, _, name = self.predict_model.partition(".")
+        if strategy not in STRATEGIES or not name:
+            raise ValueError(
+                f"predict.model '{self.predict_model}' must name a trained model as <strategy>.<name> with strategy "
+                f"one of {', '.join(STRATEGIES)} (e.g. transfer.mobilenet_v2); set it in "
+                "conf/base/parameters_predict.yml, conf/local/parameters.yml, a profile or --params predict.model=..."
+            )
+        return self.predict_model
+
+
+_session_plan: ModelPlan | None = None
+
+
+def use_model_plan(plan: ModelPlan | None) -> None:
+    """Makes ``plan`` the one pipelines are built with from now on; ``None`` goes back to reading ``conf/``.
+
+    Called by ``ModelPlanHook`` when a session's context is created, and by tests.
+    """
+    global _session_plan  # noqa: PLW0603 - Kedro builds pipelines without arguments: the session's plan waits here
+    _session_plan = plan
+
+
+def current_model_plan(conf_source: str | Path = "conf") -> ModelPlan:
+    """The running session's plan, else the one in ``conf_source`` for the ``KEDRO_ENV`` profile."""
+    if _session_plan is not None:
+        return _session_plan
     loader = OmegaConfigLoader(
         conf_source=str(conf_source),
         env=os.environ.get("KEDRO_ENV"),
@@ -36,36 +140,26 @@ def project_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
         default_run_env="local",
         merge_strategy={"parameters": "soft"},  # as in settings.CONFIG_LOADER_ARGS
     )
-    return loader["parameters"]
+    return ModelPlan.from_parameters(loader["parameters"])
 
 
-def configured_models(strategy: str, parameters: dict[str, Any] | None = None) -> list[str]:
-    """Names of the models configured under ``<strategy>.models``, in the order written.
+def configured_models(strategy: str, parameters: Mapping[str, Any] | None = None) -> list[str]:
+    """Names of the models ``strategy`` trains: from ``parameters`` when given, else the current plan."""
+    plan = current_model_plan() if parameters is None else ModelPlan.from_parameters(parameters)
+    return list(plan.models(strategy))
 
-    Args:
-        strategy: One of ``scratch``, ``transfer`` or ``finetune``.
-        parameters: All project parameters; read with ``project_parameters()`` when omitted.
 
-    Returns:
-        Model names; a model whose settings contain ``enabled: false`` is left out.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown strategy '{strategy}'. Allowed: {', '.join(STRATEGIES)}.")
-    parameters = project_parameters() if parameters is None else parameters
+def trained_model_namespaces(parameters: Mapping[str, Any] | None = None) -> list[str]:
+    """Every model namespace the training pipelines produce: from ``parameters`` when given, else the current plan."""
+    plan = current_model_plan() if parameters is None else ModelPlan.from_parameters(parameters)
+    return plan.namespaces()
+
+
+def _models_block(parameters: Mapping[str, Any], strategy: str) -> Mapping[str, Any]:
     models = (parameters.get(strategy) or {}).get("models") or {}
-    if not isinstance(models, dict):
+    if not isinstance(models, Mapping):
         raise ValueError(
             f"Parameter '{strategy}.models' must map model names to their settings "
             f"(conf/base/parameters_{strategy}.yml), got {type(models).__name__}."
         )
-    return [name for name, settings in models.items() if (settings or {}).get("enabled", True)]
-
-
-def trained_model_namespaces(parameters: dict[str, Any] | None = None) -> list[str]:
-    """Every model namespace the training pipelines produce, e.g. ``["scratch.basenet", "transfer.mobilenet_v2"]``."""
-    parameters = project_parameters() if parameters is None else parameters
-    return [
-        f"{strategy}.{name}"
-        for strategy in STRATEGIES
-        for name in configured_models(strategy, parameters)
-    ]
+    return models

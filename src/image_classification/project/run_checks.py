@@ -10,42 +10,28 @@ layer name.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from image_classification.data.resize import RESIZE_METHODS
-from image_classification.models import backbones, heads, scratch
 from image_classification.models.augmentation import build_augmentation
-from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
-from image_classification.models.weights import local_imagenet_weights_file
+from image_classification.project.model_checks import (
+    MODEL_CHECKS,
+    ParameterProblem,
+    check_training,
+    unknown,
+)
 from image_classification.project.model_plan import STRATEGIES, configured_models
-from image_classification.training import check_training_blocks, training_block_names
 
 logger = logging.getLogger(__name__)
 
 #: Smallest ``preprocess.image_size`` the preprocess node accepts.
 MIN_IMAGE_SIZE = 8
-_POSITIVE_INTS = ("epochs", "batch_size")
-
-
-@dataclass(frozen=True)
-class ParameterProblem:
-    """One bad parameter: its full dotted name, the value found and what to do about it."""
-
-    parameter: str
-    value: Any
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.parameter} = {self.value!r}: {self.message}"
 
 
 class RunParametersError(ValueError):
@@ -84,151 +70,6 @@ def run_scope(pipeline: Pipeline) -> RunScope:
     return RunScope(models, preprocess)
 
 
-def _choices(values: Iterable[Any]) -> str:
-    return ", ".join(str(value) for value in values)
-
-
-def _unknown(parameter: str, value: Any, allowed: Iterable[Any], what: str) -> ParameterProblem:
-    allowed = list(allowed)
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return ParameterProblem(parameter, value, f"unknown {what}. Allowed: {_choices(allowed)}.{hint}")
-
-
-def _check_training(parameters: dict[str, Any], strategy: str, name: str) -> list[ParameterProblem]:
-    """Problems with the ``training`` settings one model trains with, each named by the block that set it."""
-    blocks = [
-        parameters.get("training"),
-        (parameters.get(strategy) or {}).get("training"),
-        _model_settings(parameters, strategy, name)[0].get("training"),
-    ]
-    names = training_block_names(f"{strategy}.{name}")
-    _, problems = check_training_blocks(list(zip(blocks, names, strict=True)))
-    # Named by the block that set the key, so a shared block's problem is the same for every model: reported once.
-    return [ParameterProblem(*problem) for problem in problems]
-
-
-def _model_settings(parameters: dict[str, Any], strategy: str, name: str) -> tuple[dict[str, Any], list]:
-    settings = ((parameters.get(strategy) or {}).get("models") or {}).get(name)
-    if settings is None or isinstance(settings, dict):
-        return settings or {}, []
-    where = f"{strategy}.models.{name}"
-    return {}, [ParameterProblem(where, settings, "must be a mapping of settings (see parameters_*.yml).")]
-
-
-def _too_small(image_size: int, needed: int, model: str, parameter: str) -> ParameterProblem | None:
-    if image_size >= needed:
-        return None
-    return ParameterProblem(
-        "preprocess.image_size",
-        image_size,
-        f"{model} ({parameter}) needs images of at least {needed}x{needed} px. Raise preprocess.image_size to "
-        f"{needed} or more, or pick another model.",
-    )
-
-
-def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "scratch", name)
-    where = f"scratch.models.{name}"
-    architecture = settings.get("architecture", name)
-    if architecture not in scratch.SCRATCH_MODELS:
-        allowed = sorted(scratch.SCRATCH_MODELS)
-        return [*problems, _unknown(f"{where}.architecture", architecture, allowed, "scratch architecture")]
-    options = settings.get("options") or {}
-    body = scratch.SCRATCH_MODELS[architecture]
-    allowed_options = [p for p in inspect.signature(body).parameters if p not in ("x", "num_classes")]
-    unknown = sorted(set(options) - set(allowed_options))
-    if unknown:
-        return [*problems, ParameterProblem(
-            f"{where}.options", options,
-            f"unknown option(s) {unknown} for '{architecture}'. Allowed: {_choices(allowed_options) or 'none'}.",
-        )]
-    input_size = settings.get("input_size")
-    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1):
-        return [*problems, ParameterProblem(f"{where}.input_size", input_size, "must be a whole number of pixels.")]
-    if image_size is not None:
-        needed = scratch.model_min_size(architecture, **options)
-        if input_size and input_size < min(image_size, needed):
-            problems.append(ParameterProblem(
-                f"{where}.input_size", input_size,
-                f"scratch model '{architecture}' needs at least {needed}x{needed} px: raise input_size to {needed}.",
-            ))
-        problems.append(_too_small(image_size, needed, f"scratch model '{architecture}'", f"{where}.architecture"))
-    return problems
-
-
-def _imagenet_file_note(backbone: str, where: str) -> None:
-    spec = backbones.BACKBONES[backbone]
-    if local_imagenet_weights_file(spec) is None:  # neither bundled nor in Keras's cache
-        searched = ", ".join(str(folder) for folder in backbones.keras_cache_dirs())
-        logger.warning(
-            "%s.weights = imagenet: '%s' is not in %s; it will be downloaded from %s when the model is built "
-            "(needs internet).", where, spec.keras_weights_file, searched, spec.weights_url,
-        )
-
-
-def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "transfer", name)
-    where = f"transfer.models.{name}"
-    backbone = settings.get("backbone")
-    known = backbone in backbones.BACKBONES
-    if not known:
-        problems.append(_unknown(f"{where}.backbone", backbone, backbones.BACKBONES, "backbone"))
-    elif image_size is not None:
-        needed = backbones.BACKBONES[backbone].min_size
-        problems.append(_too_small(image_size, needed, f"backbone '{backbone}'", f"{where}.backbone"))
-    weights = settings.get("weights", "imagenet")
-    keyword = weights.lower() if isinstance(weights, str) else weights
-    if keyword == "imagenet" and known:
-        _imagenet_file_note(backbone, where)
-    elif keyword not in (*backbones.RANDOM_WEIGHTS, "imagenet") and not Path(str(weights)).expanduser().is_file():
-        problems.append(ParameterProblem(
-            f"{where}.weights", weights,
-            "this weights file does not exist. Allowed: imagenet (Keras's cached file), null (random "
-            f"initialisation) or the path of an existing no-top weights file for backbone '{backbone}'.",
-        ))
-    mode = settings.get("mode", "feature_extraction")
-    if mode not in MODES:
-        problems.append(_unknown(f"{where}.mode", mode, MODES, "transfer mode"))
-    pooling = settings.get("pooling", "avg")
-    if pooling not in POOLING_LAYERS:
-        problems.append(_unknown(f"{where}.pooling", pooling, POOLING_LAYERS, "pooling"))
-    try:
-        heads._checked_config(settings.get("head"))  # noqa: SLF001 - the head's own validation, nothing built
-    except ValueError as error:
-        problems.append(ParameterProblem(f"{where}.head", settings.get("head"), str(error)))
-    return problems
-
-
-def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "finetune", name)
-    transfer_models = (parameters.get("transfer") or {}).get("models") or {}
-    if name not in transfer_models:
-        return [*problems, ParameterProblem(
-            f"finetune.models.{name}", settings,
-            "fine-tuning starts from the transfer model of the same name, and transfer.models has none. "
-            f"Allowed names (transfer models): {_choices(transfer_models) or 'none configured'}.",
-        )]
-    backbone = (transfer_models[name] or {}).get("backbone")
-    if backbone not in backbones.BACKBONES:
-        allowed = backbones.BACKBONES
-        return [*problems, _unknown(f"transfer.models.{name}.backbone", backbone, allowed, "backbone")]
-    if image_size is not None:
-        needed = backbones.BACKBONES[backbone].min_size
-        problems.append(_too_small(image_size, needed, f"backbone '{backbone}'", f"transfer.models.{name}.backbone"))
-    unfreeze_from, unfreeze_blocks = settings.get("unfreeze_from"), settings.get("unfreeze_blocks")
-    try:  # checked at the backbone's own minimum size: only the layer matters here
-        start = unfreeze_point(backbone, unfreeze_from, unfreeze_blocks)
-        backbones.validate_backbone_config(backbone, backbones.BACKBONES[backbone].min_size, start)
-    except ValueError as error:
-        key = "unfreeze_blocks" if unfreeze_blocks is not None and unfreeze_from is None else "unfreeze_from"
-        problems.append(ParameterProblem(f"finetune.models.{name}.{key}", settings.get(key), str(error)))
-    return problems
-
-
-_MODEL_CHECKS = {"scratch": _check_scratch, "transfer": _check_transfer, "finetune": _check_finetune}
-
-
 def _image_size(parameters: dict[str, Any]) -> tuple[int | None, list[ParameterProblem]]:
     size = (parameters.get("preprocess") or {}).get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_IMAGE_SIZE:
@@ -242,7 +83,7 @@ def _check_preprocess(parameters: dict[str, Any], scope: RunScope) -> list[Param
     problems = []
     if scope.preprocess and preprocess.get("resize_method") not in RESIZE_METHODS:
         method = preprocess.get("resize_method")
-        problems.append(_unknown("preprocess.resize_method", method, RESIZE_METHODS, "resize method"))
+        problems.append(unknown("preprocess.resize_method", method, RESIZE_METHODS, "resize method"))
     if scope.preprocess or scope.models["scratch"] or scope.models["transfer"]:
         try:
             build_augmentation(preprocess.get("augmentation"))
@@ -269,8 +110,8 @@ def check_run_parameters(parameters: dict[str, Any], scope: RunScope) -> list[Pa
         if not names:
             continue
         for name in names:
-            problems += _check_training(parameters, strategy, name)
-            problems += _MODEL_CHECKS[strategy](parameters, name, image_size)
+            problems += check_training(parameters, strategy, name)
+            problems += MODEL_CHECKS[strategy](parameters, name, image_size)
     unique = {str(problem): problem for problem in problems if problem is not None}  # values may be unhashable
     return list(unique.values())
 

@@ -14,33 +14,25 @@ from image_classification.reporting.statistics import mcnemar_test
 # Strategies in the order a reader expects them; unknown strategies follow alphabetically.
 STRATEGY_ORDER = ("scratch", "transfer", "finetune")
 
+# Test metrics from ``evaluate_model`` and training cost from the training summary, per model.
+_TEST_METRICS = [
+    "test_images",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "top5_accuracy",
+    "macro_f1",
+    "log_loss",
+]
+_SUMMARY_COLUMNS = ["train_time_s", "epochs_run", "trainable_params", "total_params"]
+_METRIC_COLUMNS = [*_TEST_METRICS, "inference_images_per_s"]
 COMPARISON_COLUMNS = [
     "model",
     "strategy",
-    "test_images",
-    "accuracy",
-    "accuracy_ci_low",
-    "accuracy_ci_high",
-    "top5_accuracy",
-    "macro_f1",
-    "log_loss",
-    "train_time_s",
-    "epochs_run",
-    "trainable_params",
-    "total_params",
+    *_TEST_METRICS,
+    *_SUMMARY_COLUMNS,
     "inference_images_per_s",
 ]
-_METRIC_COLUMNS = [
-    "test_images",
-    "accuracy",
-    "accuracy_ci_low",
-    "accuracy_ci_high",
-    "top5_accuracy",
-    "macro_f1",
-    "log_loss",
-    "inference_images_per_s",
-]
-_SUMMARY_COLUMNS = ["train_time_s", "epochs_run", "trainable_params", "total_params"]
 
 STRATEGY_TEST_COLUMNS = [
     "strategy_a",

@@ -1,97 +1,44 @@
-"""The comparative report as Markdown and as one self-contained HTML page (figures inlined as base64 PNG)."""
+"""The comparative report's sections as Markdown and as one self-contained HTML page (figures inlined as PNG).
+
+The sections come from ``sections.report_sections``; this module only formats them, escaping every text for its
+format (class names come from folder names and model names from configuration, so they may hold ``<`` or ``&``).
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-REPORT_TITLE = "Image classification: model comparison"
-_SMALL_TEST_SET = 200  # below this, a few images swing accuracy by whole points; the report warns
+from image_classification.reporting.sections import (
+    REPORT_TITLE,
+    Block,
+    Bullets,
+    Plot,
+    Section,
+    Table,
+)
 
 
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _percent(value) -> str:
-    return "—" if _is_missing(value) else f"{100 * float(value):.1f}%"
-
-
-def _number(value, digits: int = 3) -> str:
-    return "—" if _is_missing(value) else f"{float(value):.{digits}f}"
-
-
-def _count(value) -> str:
-    return "—" if _is_missing(value) else f"{int(value):,}"
-
-
-def comparison_display(comparison: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Human-readable version of the ``compare_models`` table (all cells are strings)."""
-    ci = f"{confidence:.0%} CI"
-    rows = [
-        {
-            "Model": row["model"],
-            "Strategy": row["strategy"],
-            "Accuracy": _percent(row["accuracy"]),
-            ci: f"{_percent(row['accuracy_ci_low'])} – {_percent(row['accuracy_ci_high'])}",
-            "Top-5": _percent(row["top5_accuracy"]),
-            "Macro-F1": _number(row["macro_f1"]),
-            "Log loss": _number(row["log_loss"]),
-            "Train time (s)": _number(row["train_time_s"], 1),
-            "Epochs": _count(row["epochs_run"]),
-            "Trainable / total params": f"{_count(row['trainable_params'])} / {_count(row['total_params'])}",
-            "Images/s": _number(row["inference_images_per_s"], 1),
-        }
-        for row in comparison.to_dict("records")
-    ]
-    return pd.DataFrame(rows)
-
-
-def strategy_display(strategy_tests: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable version of the ``compare_strategies`` table (all cells are strings)."""
-    rows = [
-        {
-            "A": f"{row['model_a']} ({_percent(row['accuracy_a'])})",
-            "B": f"{row['model_b']} ({_percent(row['accuracy_b'])})",
-            "Only A right": _count(row["only_a_correct"]),
-            "Only B right": _count(row["only_b_correct"]),
-            "Test": row["method"],
-            "p-value": f"{float(row['p_value']):.3g}",
-            "Significant": "yes" if row["significant"] else "no",
-        }
-        for row in strategy_tests.to_dict("records")
-    ]
-    return pd.DataFrame(rows)
-
-
-def per_class_display(report: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable version of a ``per_class_report`` table (all cells are strings)."""
-    return pd.DataFrame(
-        {
-            "Class": report["class"].astype(str),
-            "Precision": report["precision"].map(_number),
-            "Recall": report["recall"].map(_number),
-            "F1": report["f1"].map(_number),
-            "Support": report["support"].map(_count),
-        }
-    )
+def _markdown_text(text: object) -> str:
+    """Text for Markdown: HTML in it is shown, not interpreted; one line."""
+    return html.escape(str(text), quote=False).replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame, left_aligned: Iterable[str] = ()) -> str:
     """GitHub-flavoured Markdown table of a DataFrame; columns are right-aligned unless listed.
 
-    A small formatter instead of ``DataFrame.to_markdown``, which needs the optional ``tabulate`` package.
+    A small formatter instead of ``DataFrame.to_markdown``, which needs the optional ``tabulate`` package. Cells are
+    HTML-escaped and their ``|`` backslash-escaped.
     """
     left = set(left_aligned)
 
     def cell(value) -> str:
-        return str(value).replace("|", r"\|").replace("\n", " ")
+        return _markdown_text(value).replace("|", r"\|")
 
     header = "| " + " | ".join(cell(column) for column in frame.columns) + " |"
     rule = "|" + "|".join(":---" if column in left else "---:" for column in frame.columns) + "|"
@@ -100,6 +47,48 @@ def markdown_table(frame: pd.DataFrame, left_aligned: Iterable[str] = ()) -> str
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *body])
+
+
+def _markdown_list(items: list[str | list[str]]) -> str:
+    return "\n".join(
+        line
+        for item in items
+        for line in (
+            [f"  - {_markdown_text(point)}" for point in item]
+            if isinstance(item, list)
+            else [f"- {_markdown_text(item)}"]
+        )
+    )
+
+
+def _markdown_block(block: Block) -> str | None:
+    if isinstance(block, Bullets):
+        return _markdown_list(block.items)
+    if isinstance(block, Table):
+        return markdown_table(block.frame, block.left_aligned)
+    if isinstance(block, Plot):
+        # The Markdown report is text only; the figures are saved as PNG files beside it.
+        return None
+    raise TypeError(f"Unknown report block {type(block).__name__}.")
+
+
+def render_markdown(sections: Sequence[Section], title: str = REPORT_TITLE) -> str:
+    """The report as Markdown: one ``##`` heading per section; figures and sections of figures only are left out.
+
+    Args:
+        sections: Output of ``report_sections``.
+        title: The ``#`` heading.
+
+    Returns:
+        Markdown text.
+    """
+    lines = [f"# {_markdown_text(title)}", ""]
+    for section in sections:
+        blocks = [text for text in map(_markdown_block, section.blocks) if text is not None]
+        if blocks:
+            lines += [f"## {_markdown_text(section.title)}", ""]
+            lines += [line for text in blocks for line in (text, "")]
+    return "\n".join(lines)
 
 
 def html_table(frame: pd.DataFrame) -> str:
@@ -112,120 +101,15 @@ def html_table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summary_sentences(
-    comparison: pd.DataFrame,
-    strategy_tests: pd.DataFrame,
-    confidence: float = 0.95,
-    bootstrap_samples: int = 1000,
-) -> list[str | list[str]]:
-    """The report's plain-language findings and caveats, shared by the Markdown and HTML versions.
-
-    Returns:
-        Sentences in reading order; a nested list holds the sub-points of the sentence before it.
-    """
-    if comparison.empty:
-        return ["No model was evaluated."]
-    sizes = sorted({int(size) for size in comparison["test_images"].dropna()})
-    best = comparison.iloc[0]
-    size_text = (
-        f"{sizes[0]} images"
-        if len(sizes) == 1
-        else f"{', '.join(map(str, sizes))} images (differs by model!)"
-    )
-    sentences: list[str | list[str]] = [
-        f"{len(comparison)} model(s) evaluated on the held-out test split of {size_text}.",
-        f"Most accurate: {best['model']} with {_percent(best['accuracy'])} accuracy "
-        f"({confidence:.0%} CI {_percent(best['accuracy_ci_low'])} – {_percent(best['accuracy_ci_high'])}).",
-        f"Accuracy intervals are {confidence:.0%} percentile bootstrap confidence intervals over {bootstrap_samples} "
-        "resamples of the test images: they show how much accuracy could move on another test sample of the same "
-        "size, not the variation between training runs.",
-    ]
-    if sizes and sizes[0] < _SMALL_TEST_SET:
-        sentences.append(
-            f"With only {sizes[0]} test images one image is worth {100 / sizes[0]:.1f} accuracy points, so small "
-            "differences between models are within noise."
-        )
-    if strategy_tests.empty:
-        sentences.append(
-            "Only one training strategy was evaluated, so no significance test between strategies ran."
-        )
-    else:
-        sentences.append(
-            "Strategies are compared with McNemar's test on the best model of each strategy (paired, same test "
-            "images; exact binomial test when fewer than 25 images differ, chi-square with continuity correction "
-            "otherwise):"
-        )
-        sentences.append(strategy_tests["conclusion"].astype(str).tolist())
-        if comparison["strategy"].value_counts().max() > 1:
-            sentences.append(
-                "The best model of a strategy was chosen by its test accuracy, which makes these p-values somewhat "
-                "optimistic."
-            )
-    sentences.append(
-        "Inference speed is images per second of batched model.predict on the machine that ran the report "
-        "(after one warm-up batch); it is comparable between models of this run only."
-    )
-    return sentences
-
-
-def _markdown_list(sentences: list[str | list[str]]) -> list[str]:
-    return [
-        line
-        for sentence in sentences
-        for line in (
-            [f"  - {point}" for point in sentence]
-            if isinstance(sentence, list)
-            else [f"- {sentence}"]
-        )
-    ]
-
-
-def _html_list(sentences: list[str | list[str]]) -> str:
-    items: list[str] = []
-    for sentence in sentences:
-        if isinstance(sentence, list):  # sub-points belong inside the previous item
-            points = "".join(f"<li>{html.escape(point)}</li>" for point in sentence)
-            items[-1] = items[-1].removesuffix("</li>") + f"<ul>{points}</ul></li>"
+def _html_list(items: list[str | list[str]]) -> str:
+    rendered: list[str] = []
+    for item in items:
+        if isinstance(item, list):  # sub-points belong inside the previous item
+            points = "".join(f"<li>{html.escape(point)}</li>" for point in item)
+            rendered[-1] = rendered[-1].removesuffix("</li>") + f"<ul>{points}</ul></li>"
         else:
-            items.append(f"<li>{html.escape(sentence)}</li>")
-    return "<ul>" + "".join(items) + "</ul>"
-
-
-def render_markdown(
-    comparison: pd.DataFrame,
-    strategy_tests: pd.DataFrame,
-    per_class_reports: dict[str, pd.DataFrame],
-    *,
-    confidence: float = 0.95,
-    bootstrap_samples: int = 1000,
-) -> str:
-    """The report as Markdown: findings, model table, strategy tests and per-class scores.
-
-    Args:
-        comparison: Output of ``compare_models``.
-        strategy_tests: Output of ``compare_strategies``.
-        per_class_reports: Model namespace -> output of ``per_class_report``.
-        confidence: Coverage of the accuracy intervals, for the text.
-        bootstrap_samples: Bootstrap resamples behind the intervals, for the text.
-
-    Returns:
-        Markdown text.
-    """
-    findings = summary_sentences(comparison, strategy_tests, confidence, bootstrap_samples)
-    models_table = markdown_table(
-        comparison_display(comparison, confidence), left_aligned=("Model", "Strategy")
-    )
-    lines = [f"# {REPORT_TITLE}", "", "## Findings", "", *_markdown_list(findings), ""]
-    lines += ["## Models (best accuracy first)", "", models_table, ""]
-    if not strategy_tests.empty:
-        tests_table = markdown_table(
-            strategy_display(strategy_tests), left_aligned=("A", "B", "Test", "Significant")
-        )
-        lines += ["## Strategy comparison (McNemar's test)", "", tests_table, ""]
-    for model, report in per_class_reports.items():
-        class_table = markdown_table(per_class_display(report), left_aligned=("Class",))
-        lines += [f"## Per-class scores: {model}", "", class_table, ""]
-    return "\n".join(lines)
+            rendered.append(f"<li>{html.escape(item)}</li>")
+    return "<ul>" + "".join(rendered) + "</ul>"
 
 
 def figure_to_base64_png(figure: Figure, dpi: int = 100) -> str:
@@ -233,6 +117,31 @@ def figure_to_base64_png(figure: Figure, dpi: int = 100) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Bullets):
+        return _html_list(block.items)
+    if isinstance(block, Table):
+        return html_table(block.frame)
+    if not isinstance(block, Plot):
+        raise TypeError(f"Unknown report block {type(block).__name__}.")
+    caption = html.escape(block.caption)
+    return (
+        f'<figure><img src="data:image/png;base64,{figure_to_base64_png(block.figure)}" alt="{caption}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _html_section(section: Section) -> list[str]:
+    # Headings are text, not attributes: quotes stay as they are ("McNemar's test").
+    title, blocks = (
+        html.escape(section.title, quote=False),
+        [_html_block(block) for block in section.blocks],
+    )
+    if section.collapsed:
+        return [f"<details><summary>{title}</summary>{''.join(blocks)}</details>"]
+    return [f"<h2>{title}</h2>", *blocks]
 
 
 _STYLE = """
@@ -244,56 +153,22 @@ figure { margin: 1.5em 0; } img { max-width: 100%; height: auto; } figcaption { 
 """
 
 
-def render_html(
-    comparison: pd.DataFrame,
-    strategy_tests: pd.DataFrame,
-    figures: dict[str, Figure],
-    *,
-    per_class_reports: dict[str, pd.DataFrame] | None = None,
-    confidence: float = 0.95,
-    bootstrap_samples: int = 1000,
-) -> str:
-    """The report as one self-contained HTML page; every figure is inlined as a base64 PNG.
+def render_html(sections: Sequence[Section], title: str = REPORT_TITLE) -> str:
+    """The report as one self-contained HTML page; figures are inlined as base64 PNG, collapsed sections folded.
 
     Args:
-        comparison: Output of ``compare_models``.
-        strategy_tests: Output of ``compare_strategies``.
-        figures: Caption -> figure, shown in this order; the figures are not closed.
-        per_class_reports: Optional model namespace -> ``per_class_report`` table, in collapsible sections.
-        confidence: Coverage of the accuracy intervals, for the text.
-        bootstrap_samples: Bootstrap resamples behind the intervals, for the text.
+        sections: Output of ``report_sections``; its figures are not closed.
+        title: Page title and ``<h1>`` heading.
 
     Returns:
         HTML text with no external resources.
     """
-    escape = html.escape
-    findings = summary_sentences(comparison, strategy_tests, confidence, bootstrap_samples)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(REPORT_TITLE)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{escape(REPORT_TITLE)}</h1>",
-        "<h2>Findings</h2>",
-        _html_list(findings),
-        "<h2>Models (best accuracy first)</h2>",
-        html_table(comparison_display(comparison, confidence)),
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        *(part for section in sections for part in _html_section(section)),
+        "</body></html>",
     ]
-    if not strategy_tests.empty:
-        parts += [
-            "<h2>Strategy comparison (McNemar's test)</h2>",
-            html_table(strategy_display(strategy_tests)),
-        ]
-    if figures:
-        parts.append("<h2>Figures</h2>")
-    for caption, figure in figures.items():
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{figure_to_base64_png(figure)}" alt="{escape(caption)}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>"
-        )
-    for model, report in (per_class_reports or {}).items():
-        parts.append(
-            f"<details><summary>Per-class scores: {escape(model)}</summary>{html_table(per_class_display(report))}"
-            "</details>"
-        )
-    parts.append("</body></html>")
     return "\n".join(parts)

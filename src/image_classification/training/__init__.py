@@ -9,7 +9,6 @@ from image_classification.training.fit import (
     BEST_MODEL_FILE,
     balanced_class_weights,
     fit_model,
-    predict_proba,
     train_model,
 )
 from image_classification.training.settings import (
@@ -29,7 +28,6 @@ __all__ = [
     "compile_model",
     "fit_model",
     "merge_training_config",
-    "predict_proba",
     "train_model",
     "training_block_names",
 ]

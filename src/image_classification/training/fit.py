@@ -212,25 +212,3 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
     )
     return model, history, summary
 
-
-def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for uint8 (or float) images, predicted in batches.
-
-    Args:
-        model: Model returning softmax probabilities.
-        images: Array (N, H, W, 3) of 0..255 pixel values.
-        batch_size: Images per forward pass; bounds memory on large sets.
-
-    Returns:
-        float32 array (N, num_classes).
-    """
-    num_classes = int(model.output_shape[-1])
-    if len(images) == 0:
-        return np.zeros((0, num_classes), dtype=np.float32)
-    parts = [
-        keras.ops.convert_to_numpy(
-            model(images[i : i + batch_size].astype(np.float32), training=False)
-        )
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts).astype(np.float32)

@@ -9,16 +9,16 @@ import pytest
 from kedro.runner import SequentialRunner
 
 from image_classification.models.backbones import BACKBONES
+from image_classification.models.inference import predict_proba
 from image_classification.models.transfer import build_transfer_model
 from image_classification.pipelines.finetune.pipeline import create_pipeline
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
-from image_classification.training import predict_proba
 from tests.pipelines.paintings import (
     AUGMENTATION,
     HISTORY_KEYS,
     SHARED_TRAINING,
     SIZE,
-    model_plan_parameters,
+    model_plan,
     training_catalog,
 )
 
@@ -111,7 +111,7 @@ def test_fine_tuning_trains_the_top_of_the_backbone_only() -> None:
 def test_transfer_then_finetune_in_one_run() -> None:
     """The finetune pipeline picks up the model the transfer pipeline just trained (head first, then the backbone)."""
     transfer = {"mobilenet_v2": {**TRANSFER_MODELS["mobilenet_v2"], "mode": "end_to_end"}}
-    with model_plan_parameters({"transfer": {"models": transfer}}):
+    with model_plan({"transfer": {"models": transfer}}):
         pipeline = transfer_pipeline(model_names=["mobilenet_v2"]) + create_pipeline(model_names=["mobilenet_v2"])
     assert "transfer.mobilenet_v2.model" not in pipeline.inputs()
     catalog = training_catalog(

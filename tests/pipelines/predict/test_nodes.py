@@ -211,17 +211,16 @@ def plan():
     """Pipelines built from these parameters instead of conf/, as the session hook does in a run."""
 
     def use(predict_model: str) -> None:
-        model_plan.use_parameters(
-            {
-                "predict": {"model": predict_model, "top_k": 4},
-                "scratch": {"models": {"basenet": {"architecture": "basenet"}}},
-                "transfer": {"models": {}},
-                "finetune": {"models": {}},
-            }
-        )
+        parameters = {
+            "predict": {"model": predict_model, "top_k": 4},
+            "scratch": {"models": {"basenet": {"architecture": "basenet"}}},
+            "transfer": {"models": {}},
+            "finetune": {"models": {}},
+        }
+        model_plan.use_model_plan(model_plan.ModelPlan.from_parameters(parameters))
 
     yield use
-    model_plan.use_parameters(None)
+    model_plan.use_model_plan(None)
 
 
 def test_the_predict_pipeline_reads_the_chosen_model_and_writes_predictions(plan):

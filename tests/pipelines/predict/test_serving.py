@@ -26,9 +26,10 @@ from tests.scratch_project import make_scratch_project, run_kedro
 
 pytestmark = pytest.mark.e2e
 
-# In conf/local, not --params: predict.model decides which model train_and_serve trains, so the pipelines must be
-# built with it, and a hook reading context.params early builds them before --params reach the model plan.
-TINY_RUN = {"predict": {"model": "scratch.basenet"}, "scratch": {"training": {"epochs": 1}}}
+TINY_RUN = {"scratch": {"training": {"epochs": 1}}}
+# On the command line: predict.model decides which model train_and_serve trains and predict reads, and the session's
+# --params reach the model plan before the pipelines are built.
+SERVED_MODEL = "predict.model=scratch.basenet"
 SERVER_START_TIMEOUT_S = 60
 
 
@@ -36,11 +37,11 @@ SERVER_START_TIMEOUT_S = 60
 def project(tmp_path_factory, project_root):
     """A scratch project where train_and_serve ran, then predict on the bundled digits plus two broken files."""
     workdir = make_scratch_project(tmp_path_factory.mktemp("predict_project"), parameters=TINY_RUN, digits=True)
-    run_kedro(workdir, "--pipelines", "train_and_serve")
+    run_kedro(workdir, "--pipelines", "train_and_serve", "--params", SERVED_MODEL)
     digits = workdir / "data" / "01_raw" / "digits"
     (digits / "0" / "empty.png").write_bytes(b"")
     (digits / "1" / "broken.jpg").write_bytes(b"not a jpeg")
-    run_kedro(workdir, "--pipelines", "predict")
+    run_kedro(workdir, "--pipelines", "predict", "--params", SERVED_MODEL)
     return workdir
 
 

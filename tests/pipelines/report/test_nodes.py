@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -165,27 +166,89 @@ def test_compare_models_sorts_by_accuracy_and_has_every_column():
         nodes.compare_models(evaluations, {"scratch.basenet": summary("scratch")})
 
 
-def test_compare_models_node_unpacks_inputs_in_model_order():
+def test_cross_model_nodes_take_per_model_datasets_by_name():
     labels = [0, 1, 2]
-    node_function = nodes.compare_models_node(["scratch.a", "transfer.b"])
+    inputs = nodes.per_model_inputs(["scratch.a", "transfer.b"], "evaluation", "training_summary")
+    assert inputs == {
+        name: name
+        for name in [
+            "scratch.a.evaluation",
+            "transfer.b.evaluation",
+            "scratch.a.training_summary",
+            "transfer.b.training_summary",
+        ]
+    }
+    loaded = {
+        "transfer.b.training_summary": summary("transfer", 2.0),
+        "scratch.a.evaluation": evaluation(labels, [0, 0, 0]),
+        "scratch.a.training_summary": summary("scratch", 1.0),
+        "transfer.b.evaluation": evaluation(labels, labels),
+    }
 
-    comparison = node_function(
-        evaluation(labels, [0, 0, 0]),
-        evaluation(labels, labels),
-        summary("scratch", 1.0),
-        summary("transfer", 2.0),
-    )
+    # As Kedro calls it: keyword arguments named after the datasets, in any order.
+    comparison = nodes.compare_models_node(**loaded)
 
     assert comparison.set_index("model")["train_time_s"].to_dict() == {
         "transfer.b": 2.0,
         "scratch.a": 1.0,
     }
-    assert nodes.model_datasets(["scratch.a", "transfer.b"], "evaluation", "training_summary") == [
-        "scratch.a.evaluation",
-        "transfer.b.evaluation",
-        "scratch.a.training_summary",
-        "transfer.b.training_summary",
+    with pytest.raises(ValueError, match="scratch.a.history"):
+        nodes.compare_models_node(**loaded, **{"scratch.a.history": {}})
+
+
+def test_report_nodes_render_the_same_sections_as_markdown_and_html(
+    images_test, class_names, report_config
+):
+    labels = images_test["labels"]
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.6],
+        "accuracy": [0.5, 0.8],
+        "val_accuracy": [0.4, 0.7],
+    }
+    per_model = {
+        "scratch.a": (evaluation(labels, labels), summary("scratch")),
+        "transfer.b": (evaluation(labels, np.zeros_like(labels)), summary("transfer")),
+    }
+    evaluations = {f"{model}.evaluation": value[0] for model, value in per_model.items()}
+    comparison = nodes.compare_models_node(
+        **evaluations,
+        **{f"{model}.training_summary": value[1] for model, value in per_model.items()},
+    )
+    strategy_tests = nodes.compare_strategies_node(report_config, **evaluations)
+    reports = {
+        f"{model}.classification_report": nodes.per_class_report(value[0], class_names)
+        for model, value in per_model.items()
+    }
+
+    markdown = nodes.report_markdown_node(comparison, strategy_tests, report_config, **reports)
+    page = nodes.report_html_node(
+        comparison,
+        strategy_tests,
+        images_test,
+        class_names,
+        report_config,
+        **evaluations,
+        **reports,
+        **{f"{model}.history": history for model in per_model},
+    )
+
+    headings = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    assert headings == [
+        "Findings",
+        "Models (best accuracy first)",
+        "Strategy comparison (McNemar's test)",
+        "Per-class scores: scratch.a",
+        "Per-class scores: transfer.b",
     ]
+    html_headings = re.findall(r"<h2>(.+?)</h2>|<summary>(.+?)</summary>", page)
+    assert [heading or summary for heading, summary in html_headings] == [
+        *headings[:3],
+        "Figures",
+        *headings[3:],
+    ]
+    assert page.count('<img src="data:image/png;base64,') == 1 + 3 * len(per_model)
+    assert "over 200 resamples" in markdown and "over 200 resamples" in page
 
 
 def test_compare_strategies_tests_the_best_model_of_each_strategy():

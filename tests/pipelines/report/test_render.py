@@ -1,4 +1,4 @@
-"""Markdown and HTML reports: tables, honest notes, conclusions, inlined figures, escaping."""
+"""Report sections and their Markdown and HTML renderings: tables, honest notes, conclusions, figures, escaping."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from image_classification.reporting.render import markdown_table, render_html, render_markdown
+from image_classification.reporting.sections import Bullets, Plot, Section, Table, report_sections
 
 
 def _comparison() -> pd.DataFrame:
@@ -98,7 +99,9 @@ def test_markdown_report_has_the_model_table_conclusions_and_honest_notes():
     }
 
     text = render_markdown(
-        _comparison(), _strategy_tests(), per_class, confidence=0.95, bootstrap_samples=1000
+        report_sections(
+            _comparison(), _strategy_tests(), per_class, confidence=0.95, bootstrap_samples=1000
+        )
     )
 
     assert "| Model | Strategy | Accuracy | 95% CI |" in text
@@ -116,7 +119,7 @@ def test_markdown_report_has_the_model_table_conclusions_and_honest_notes():
 
 def test_markdown_report_says_when_no_strategy_test_was_possible():
     text = render_markdown(
-        _comparison().iloc[:1], pd.DataFrame(columns=_strategy_tests().columns), {}
+        report_sections(_comparison().iloc[:1], pd.DataFrame(columns=_strategy_tests().columns))
     )
 
     assert "Only one training strategy was evaluated" in text
@@ -131,7 +134,7 @@ def test_html_report_inlines_every_figure_and_escapes_text():
         "a <b> & c": _figure(),
     }
 
-    page = render_html(comparison, _strategy_tests(), figures)
+    page = render_html(report_sections(comparison, _strategy_tests(), figures=figures))
 
     assert page.startswith("<!DOCTYPE html>")
     assert page.count('<img src="data:image/png;base64,') == 3
@@ -140,3 +143,83 @@ def test_html_report_inlines_every_figure_and_escapes_text():
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # no external resources
     assert "95% percentile bootstrap" in page and "significantly more accurate" in page
     assert all(figure.axes for figure in figures.values())  # figures were not closed or cleared
+
+
+def _per_class(class_names: list[str]) -> pd.DataFrame:
+    n = len(class_names)
+    return pd.DataFrame(
+        {
+            "class": class_names,
+            "precision": [0.5] * n,
+            "recall": [0.5] * n,
+            "f1": [0.5] * n,
+            "support": [3] * n,
+        }
+    )
+
+
+def test_sections_are_built_once_in_reading_order():
+    figures = {"Model comparison": _figure()}
+    per_class = {
+        "scratch.basenet": _per_class(["cat"]),
+        "transfer.mobilenet_v2": _per_class(["dog"]),
+    }
+
+    sections = report_sections(_comparison(), _strategy_tests(), per_class, figures)
+
+    assert [section.title for section in sections] == [
+        "Findings",
+        "Models (best accuracy first)",
+        "Strategy comparison (McNemar's test)",
+        "Figures",
+        "Per-class scores: scratch.basenet",
+        "Per-class scores: transfer.mobilenet_v2",
+    ]
+    assert [section.collapsed for section in sections] == [False] * 4 + [True] * 2
+    findings, models, _, plots, *_ = sections
+    assert isinstance(findings.blocks[0], Bullets) and isinstance(models.blocks[0], Table)
+    assert models.blocks[0].frame["Model"].tolist() == ["transfer.mobilenet_v2", "scratch.basenet"]
+    assert plots.blocks == (Plot("Model comparison", figures["Model comparison"]),)
+
+
+def test_both_renderers_format_the_same_sections():
+    sections = [
+        Section("Notes", (Bullets(["first", ["sub a", "sub b"], "second"]),)),
+        Section("Pictures", (Plot("only a figure", _figure()),)),
+        Section(
+            "Details", (Table(pd.DataFrame({"k": ["x"], "v": ["1"]}), ("k",)),), collapsed=True
+        ),
+    ]
+
+    markdown = render_markdown(sections, title="T")
+    page = render_html(sections, title="T")
+
+    assert markdown == (
+        "# T\n\n## Notes\n\n- first\n  - sub a\n  - sub b\n- second\n\n"
+        "## Details\n\n| k | v |\n|:---|---:|\n| x | 1 |\n"
+    )  # the Markdown report is text only: a section of figures only is left out
+    assert (
+        "<h2>Notes</h2>\n<ul><li>first<ul><li>sub a</li><li>sub b</li></ul></li><li>second</li></ul>"
+        in page
+    )
+    assert (
+        "<h2>Pictures</h2>\n<figure><img" in page
+        and "<figcaption>only a figure</figcaption>" in page
+    )
+    assert "<details><summary>Details</summary><table>" in page
+
+
+def test_markdown_report_escapes_html_in_class_and_model_names():
+    comparison = _comparison()
+    comparison.loc[1, "model"] = "scratch.<script>alert(1)</script>"
+    per_class = {"scratch.<b>": _per_class(["<img src=x onerror=alert(1)>", "cats & dogs"])}
+
+    text = render_markdown(report_sections(comparison, _strategy_tests(), per_class))
+
+    assert "<script>" not in text and "<img" not in text and "<b>" not in text
+    assert "| scratch.&lt;script&gt;alert(1)&lt;/script&gt; | scratch |" in text
+    assert "## Per-class scores: scratch.&lt;b&gt;" in text
+    assert (
+        "| &lt;img src=x onerror=alert(1)&gt; | 0.500 |" in text and "| cats &amp; dogs |" in text
+    )
+    assert "McNemar's test" in text  # quotes are not HTML-escaped in Markdown text

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 from kedro.runner import SequentialRunner
 
+from image_classification.models.inference import predict_proba
 from image_classification.pipelines.scratch.pipeline import create_pipeline
-from image_classification.training import predict_proba
 from tests.pipelines.paintings import (
     AUGMENTATION,
     HISTORY_KEYS,
@@ -38,7 +40,10 @@ def test_pipeline_reads_shared_inputs_and_per_model_parameters() -> None:
         f"scratch.{name}.{dataset}" for name in MODELS for dataset in ("model", "training_summary", "epoch_metrics")
     }
     one = pipeline.only_nodes_with_tags("scratch.basenet")
-    assert {node.name for node in one.nodes} == {"scratch.basenet.train_scratch_model", "scratch.basenet.log_epoch_metrics"}
+    assert {node.name for node in one.nodes} == {
+        "scratch.basenet.collect_training_blocks", "scratch.basenet.train_scratch_model",
+        "scratch.basenet.log_epoch_metrics",
+    }  # fmt: skip
     assert all(node.tags == {"scratch", "scratch.basenet"} for node in one.nodes)
     assert not create_pipeline(model_names=[]).nodes
 
@@ -80,3 +85,14 @@ def test_one_model_runs_alone_by_its_tag() -> None:
     SequentialRunner().run(pipeline, catalog)
     assert catalog.load("scratch.basenet.training_summary")["epochs_run"] == 1
     assert "scratch.cnn3_dropout.model" not in catalog
+
+
+@pytest.mark.parametrize(
+    ("block", "named"),
+    [("scratch.training", "scratch.training.epoch"), ("scratch.models.basenet", "scratch.models.basenet.training.epoch")],
+)
+def test_a_bad_training_key_is_named_by_the_block_that_set_it(block: str, named: str) -> None:
+    settings = {"epoch": 1} if block == "scratch.training" else {**PARAMETERS[block], "training": {"epoch": 1}}
+    catalog = training_catalog({**PARAMETERS, block: settings}, models={"scratch.basenet.model": None})
+    with pytest.raises(ValueError, match=rf"Setting {re.escape(named)} = 1: unknown training setting; did you mean 'epochs'"):
+        SequentialRunner().run(create_pipeline(model_names=["basenet"]), catalog)

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from kedro.runner import SequentialRunner
 
+from image_classification.models.inference import predict_proba
 from image_classification.models.transfer import POOLING_LAYERS
 from image_classification.pipelines.transfer.pipeline import create_pipeline
-from image_classification.training import predict_proba
 from tests.pipelines.paintings import (
     AUGMENTATION,
     HISTORY_KEYS,
     SHARED_TRAINING,
     SIZE,
-    model_plan_parameters,
+    model_plan,
     training_catalog,
 )
 
@@ -36,22 +36,22 @@ PARAMETERS = {
 @pytest.fixture
 def pipeline():
     """Built with the modes above, as ModelPlanHook makes a run's pipelines follow its parameters."""
-    with model_plan_parameters({"transfer": {"models": MODELS}}):
+    with model_plan({"transfer": {"models": MODELS}}):
         yield create_pipeline(model_names=list(MODELS))
 
 
 def test_each_mode_has_its_own_nodes(pipeline) -> None:
     assert {node.name for node in pipeline.nodes} == {
+        *(f"transfer.{name}.{step}" for name in MODELS for step in ("collect_training_blocks", "log_epoch_metrics")),
         "transfer.mobilenet_v2.build_transfer_classifier", "transfer.mobilenet_v2.extract_backbone_features",
-        "transfer.mobilenet_v2.train_head_on_features", "transfer.mobilenet_v2.log_epoch_metrics",
+        "transfer.mobilenet_v2.train_head_on_features",
         "transfer.e2e.build_transfer_classifier", "transfer.e2e.train_transfer_end_to_end",
-        "transfer.e2e.log_epoch_metrics",
     }  # fmt: skip
     assert pipeline.inputs() == {
         "images_train", "images_val", "class_names", "params:training", "params:transfer.training",
         "params:preprocess.augmentation", "params:transfer.models.mobilenet_v2", "params:transfer.models.e2e",
     }  # fmt: skip
-    with model_plan_parameters({"transfer": {"models": {"x": {"mode": "fine"}}}}):
+    with model_plan({"transfer": {"models": {"x": {"mode": "fine"}}}}):
         with pytest.raises(ValueError, match="transfer.models.x.mode 'fine' is unknown"):
             create_pipeline(model_names=["x"])
 

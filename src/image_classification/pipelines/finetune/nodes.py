@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -17,8 +18,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     images_val: dict[str, np.ndarray],
     model_settings: dict[str, Any],
     transfer_settings: dict[str, Any],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: Sequence[dict[str, Any] | None],
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Starts from the transfer model of the same name, unfreezes the top of its backbone and trains on.
@@ -32,10 +32,10 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         images_train: Training bundle.
         images_val: Validation bundle.
         model_settings: ``finetune.models.<name>``: ``unfreeze_from`` (a layer name or a number of top layers) or
-            ``unfreeze_blocks`` (a number of top blocks), and ``training`` overrides.
+            ``unfreeze_blocks`` (a number of top blocks).
         transfer_settings: ``transfer.models.<name>`` (its backbone gives the default unfreeze point).
-        shared_training: The shared ``training`` settings of every strategy.
-        strategy_training: ``finetune.training``: low learning rate, warmup and cosine decay.
+        training_blocks: The shared, ``finetune.training`` (low learning rate, warmup and cosine decay) and model
+            ``training`` blocks (``collect_training_blocks``).
         model_name: The model's name under ``finetune.models``.
 
     Returns:
@@ -45,7 +45,6 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         transfer_settings["backbone"], model_settings.get("unfreeze_from"), model_settings.get("unfreeze_blocks")
     )
     model = unfreeze_model(transfer_model, start)
-    blocks = [shared_training, strategy_training, model_settings.get("training")]
-    model, history, summary = train_model(model, images_train, images_val, blocks, f"finetune.{model_name}")
+    model, history, summary = train_model(model, images_train, images_val, training_blocks, f"finetune.{model_name}")
     summary["unfreeze_from"] = start
     return model, history, summary

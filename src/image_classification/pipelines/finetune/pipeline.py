@@ -6,51 +6,35 @@ trained transfer model.
 
 from __future__ import annotations
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline
 
 from image_classification.pipelines.finetune.nodes import fine_tune_model
-from image_classification.pipelines.per_model import (
-    bind_model_name,
-    epoch_metrics_node,
-    per_model_pipelines,
-)
-from image_classification.project.model_plan import configured_models
+from image_classification.pipelines.per_model import per_model_pipelines, training_node
+from image_classification.project.model_plan import current_model_plan
+
+_INPUTS = ["transfer_model", "images_train", "images_val", "params:model", "params:transfer_model", "training_blocks"]
 
 
 def _one_model(name: str) -> Pipeline:
-    return Pipeline(
-        [
-            node(
-                bind_model_name(fine_tune_model, name),
-                inputs=[
-                    "transfer_model",
-                    "images_train",
-                    "images_val",
-                    "params:model",
-                    "params:transfer_model",
-                    "params:shared_training",
-                    "params:strategy_training",
-                ],
-                outputs=["model", "history", "training_summary"],
-                name="fine_tune_model",
-            ),
-            epoch_metrics_node(),
-        ]
-    )
+    return Pipeline([training_node(fine_tune_model, name, _INPUTS)])
 
 
 def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
-    names = configured_models("finetune") if model_names is None else model_names
+    """Builds the ``finetune`` pipeline.
+
+    Args:
+        model_names: Models to fine-tune; default: the model plan's (``finetune.models``).
+        **kwargs: Ignored; accepted for Kedro's pipeline discovery.
+
+    Returns:
+        Per model ``finetune.<name>``: ``collect_training_blocks``, ``fine_tune_model`` (from
+        ``transfer.<name>.model``) and ``log_epoch_metrics``.
+    """
     return per_model_pipelines(
         "finetune",
-        names,
+        current_model_plan().finetune if model_names is None else model_names,
         _one_model,
         shared_inputs={"images_train", "images_val"},
-        parameters=lambda name: {
-            "params:model": f"params:finetune.models.{name}",
-            "params:transfer_model": f"params:transfer.models.{name}",
-            "params:shared_training": "params:training",
-            "params:strategy_training": "params:finetune.training",
-        },
+        parameters=lambda name: {"params:transfer_model": f"params:transfer.models.{name}"},
         model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model"},
     )

@@ -23,6 +23,7 @@ import pandas as pd
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.labels import find_image_files
 from image_classification.data.resize import RESIZE_METHODS, resize_image
+from image_classification.models.inference import predict_proba
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
         pixels: uint8 (M, S, S, 3) from :func:`decode_images`.
         rows: One row per input image with ``problem`` ("" for the M usable ones, in order).
         top_k: How many classes to report per image (at most the number of classes).
-        batch_size: Images per ``model.predict`` batch.
+        batch_size: Images per forward pass (:func:`~image_classification.models.inference.predict_proba`).
 
     Returns:
         ``rows`` with ``label_1, probability_1, ..., label_k, probability_k`` inserted before ``problem``, most
@@ -169,10 +170,7 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
     if int(top_k) < 1:
         raise ValueError(f"predict.top_k must be at least 1, got {top_k}.")
     k = min(int(top_k), len(class_names))
-    if len(pixels):
-        probabilities = np.asarray(model.predict(pixels.astype("float32"), batch_size=int(batch_size), verbose=0))
-    else:
-        probabilities = np.zeros((0, len(class_names)), np.float32)
+    probabilities = predict_proba(model, pixels, batch_size)
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     usable = (rows[PROBLEM_COLUMN] == "").to_numpy()
     if int(usable.sum()) != len(pixels):

@@ -4,7 +4,8 @@
 ``<namespace>.model``, whose catalog factory loads the latest version (``--load-versions`` picks another).
 
 :func:`create_serving_pipeline` builds kedro-mlflow's ``PipelineML``: the training steps that produce that model, and
-the same inference steps as ``predict``, which kedro-mlflow logs as an MLflow pyfunc model at the end of the run.
+the same inference steps as ``predict``, which kedro-mlflow logs as an MLflow pyfunc model at the end of the run
+(registered as ``train_and_serve`` by ``pipelines/train_and_serve``). Both read ``predict.model`` from the model plan.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from image_classification.pipelines.predict.nodes import (
     image_table_from_folder,
     stage_for_serving,
 )
-from image_classification.project.model_plan import STRATEGIES, project_parameters
+from image_classification.project.model_plan import ModelPlan, current_model_plan
 
 #: The one free input of the inference steps: a table with a base64 ``image`` column (and optionally ``file``).
 IMAGE_TABLE = "prediction_images"
@@ -42,19 +43,14 @@ _SERVING_DISTRIBUTIONS = (
 def chosen_model(parameters: dict[str, Any] | None = None) -> str:
     """The model namespace in ``predict.model``, e.g. ``"transfer.mobilenet_v2"``.
 
+    Args:
+        parameters: All project parameters; default: the model plan's ``predict.model``.
+
     Raises:
         ValueError: The setting is missing or not ``<strategy>.<name>``.
     """
-    parameters = project_parameters() if parameters is None else parameters
-    namespace = str((parameters.get("predict") or {}).get("model") or "")
-    strategy, _, name = namespace.partition(".")
-    if strategy not in STRATEGIES or not name:
-        raise ValueError(
-            f"predict.model '{namespace}' must name a trained model as <strategy>.<name> with strategy one of "
-            f"{', '.join(STRATEGIES)} (e.g. transfer.mobilenet_v2); set it in conf/base/parameters_predict.yml "
-            "or with --params predict.model=<namespace>."
-        )
-    return namespace
+    plan = current_model_plan() if parameters is None else ModelPlan.from_parameters(parameters)
+    return plan.served_model()
 
 
 def inference_pipeline(model: str, class_names: str) -> Pipeline:
@@ -121,7 +117,8 @@ def create_serving_pipeline(training: Pipeline) -> Pipeline:
     """
     from kedro_mlflow.pipeline import pipeline_ml_factory
 
-    namespace = chosen_model()
+    plan = current_model_plan()
+    namespace = plan.served_model()
     model = f"{namespace}.model"
     wanted = [name for name in (model, f"{namespace}.epoch_metrics") if name in training.all_outputs()]
     steps = training.to_outputs(*wanted) if model in wanted else Pipeline([])
@@ -132,14 +129,13 @@ def create_serving_pipeline(training: Pipeline) -> Pipeline:
         name="stage_for_serving",
         tags="serving",
     )
-    top_k = int(((project_parameters().get("predict") or {}).get("top_k")) or 3)
     return pipeline_ml_factory(
         training=steps + Pipeline([staging]),
         inference=inference_pipeline(SERVING_MODEL, SERVING_CLASS_NAMES),
         input_name=IMAGE_TABLE,
         log_model_kwargs={
             "name": MLFLOW_MODEL_NAME,
-            "signature": serving_signature(top_k),
+            "signature": serving_signature(plan.predict_top_k),
             # The project's code travels inside the model, so serving needs no install of it.
             "code_paths": [str(Path(__file__).resolve().parents[2])],
             # Explicit requirements: inferring them would load the model again in a subprocess at the end of each run.

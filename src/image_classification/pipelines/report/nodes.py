@@ -1,20 +1,16 @@
 """Nodes of the report pipeline.
 
 Per model namespace: ``evaluate_model`` and ``per_class_report`` (plus figure nodes built in ``pipeline.py``).
-Across models: Kedro passes a node a fixed list of datasets, but the number of models is only known when the
-pipeline is built. So each cross-model node comes from a factory that takes the ordered model namespaces, e.g.
-``compare_models_node(["scratch.basenet", "transfer.mobilenet_v2"])``; the returned function receives its
-datasets positionally, grouped by kind in that model order (all evaluations, then all summaries, ...), and
-rebuilds ``{namespace: value}`` dicts before calling the plain function from ``image_classification.reporting``.
-``model_datasets`` builds the matching input list, so the order is defined in one place.
+Across models: the number of models is only known when the pipeline is built, so the cross-model nodes take their
+per-model datasets as keyword arguments (``**per_model``) named after the datasets: ``per_model_inputs`` builds the
+Kedro dict inputs ``{"<namespace>.<kind>": "<namespace>.<kind>"}`` and ``_by_kind`` regroups the loaded values into
+``{namespace: value}`` dicts, one per kind, before the plain functions from ``image_classification.reporting`` run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +30,7 @@ from image_classification.reporting.figures import (
 )
 from image_classification.reporting.metrics import classification_metrics, per_class_table
 from image_classification.reporting.render import render_html, render_markdown
+from image_classification.reporting.sections import report_sections
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +43,15 @@ __all__ = [
     "compare_strategies",
     "compare_strategies_node",
     "evaluate_model",
-    "model_datasets",
     "per_class_report",
+    "per_model_inputs",
     "plot_model_comparison",
     "plot_predictions",
+    "report_figures",
     "report_html_node",
     "report_markdown_node",
     "test_metrics_for_mlflow",
 ]
-
-# Batches cast to float32 per predict call: bounds memory on large test splits (one 224 px float32 image is 0.6 MB).
-_BATCHES_PER_CHUNK = 8
 
 
 def _test_arrays(images_test: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -76,17 +71,6 @@ def _test_arrays(images_test: dict) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    chunk = batch_size * _BATCHES_PER_CHUNK
-    outputs = [
-        model.predict(
-            images[start : start + chunk].astype("float32"), batch_size=batch_size, verbose=0
-        )
-        for start in range(0, images.shape[0], chunk)
-    ]
-    return np.concatenate(outputs).astype(np.float32)
-
-
 def evaluate_model(
     model: keras.Model, images_test: dict, class_names: list[str], config: dict
 ) -> dict:
@@ -104,6 +88,9 @@ def evaluate_model(
         ``metrics`` holds ``test_images``, ``accuracy``, ``accuracy_ci_low``, ``accuracy_ci_high``,
         ``top5_accuracy`` (None with <= 5 classes), ``macro_f1``, ``log_loss`` and ``inference_images_per_s``.
     """
+    # Imported here: the models package loads Keras, which importing the pipeline must not.
+    from image_classification.models.inference import predict_proba
+
     images, labels = _test_arrays(images_test)
     batch_size = int(config.get("batch_size", 64))
     if batch_size < 1:
@@ -111,9 +98,9 @@ def evaluate_model(
             f"report.batch_size must be >= 1, got {batch_size} (conf/base/parameters_report.yml)."
         )
     # Warm-up: the first call traces/compiles the model, which is not inference speed.
-    _predict(model, images[:batch_size], batch_size)
+    predict_proba(model, images[:batch_size], batch_size)
     start = time.perf_counter()
-    probabilities = _predict(model, images, batch_size)
+    probabilities = predict_proba(model, images, batch_size)
     elapsed = time.perf_counter() - start
     if probabilities.shape[1] != len(class_names):
         raise ValueError(
@@ -131,8 +118,12 @@ def evaluate_model(
     metrics["inference_images_per_s"] = float(images.shape[0] / max(elapsed, 1e-9))
     logger.info(
         "Test accuracy %.3f (%.0f%% CI %.3f-%.3f), macro-F1 %.3f on %d test images.",
-        metrics["accuracy"], 100 * float(config.get("confidence", 0.95)), metrics["accuracy_ci_low"],
-        metrics["accuracy_ci_high"], metrics["macro_f1"], images.shape[0],
+        metrics["accuracy"],
+        100 * float(config.get("confidence", 0.95)),
+        metrics["accuracy_ci_low"],
+        metrics["accuracy_ci_high"],
+        metrics["macro_f1"],
+        images.shape[0],
     )
     return {
         "probabilities": probabilities,
@@ -156,83 +147,64 @@ def plot_predictions(
     )
 
 
-def model_datasets(model_names: list[str], *kinds: str) -> list[str]:
-    """Catalog names ``<namespace>.<kind>``, grouped by kind, models in the given order.
+def per_model_inputs(model_names: list[str], *kinds: str) -> dict[str, str]:
+    """Kedro dict inputs for the datasets ``<namespace>.<kind>``, each passed as the keyword argument of its name.
 
-    ``model_datasets(["a.x", "b.y"], "evaluation", "history")`` ->
-    ``["a.x.evaluation", "b.y.evaluation", "a.x.history", "b.y.history"]``.
+    ``per_model_inputs(["a.x", "b.y"], "evaluation")`` -> ``{"a.x.evaluation": "a.x.evaluation", "b.y.evaluation":
+    "b.y.evaluation"}``; models keep the given order within each kind.
     """
-    return [f"{model}.{kind}" for kind in kinds for model in model_names]
+    return {f"{model}.{kind}": f"{model}.{kind}" for kind in kinds for model in model_names}
 
 
-def _by_model(model_names: list[str], values: tuple, kinds: int) -> list[dict[str, Any]]:
-    """Inverse of ``model_datasets``: the loaded values as one ``{namespace: value}`` dict per kind."""
-    count = len(model_names)
-    if len(values) != kinds * count:
-        raise ValueError(
-            f"Expected {kinds * count} per-model inputs for {model_names}, got {len(values)}."
-        )
-    return [dict(zip(model_names, values[k * count : (k + 1) * count])) for k in range(kinds)]
+def _by_kind(per_model: dict[str, Any], *kinds: str) -> list[dict[str, Any]]:
+    """Inverse of ``per_model_inputs``: one ``{namespace: value}`` dict per kind, in the order of ``kinds``."""
+    grouped: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+    for dataset, value in per_model.items():
+        namespace, _, kind = dataset.rpartition(".")
+        if kind not in grouped or not namespace:
+            raise ValueError(
+                f"Unexpected report input '{dataset}': expected <namespace>.<kind> with kind one of {list(kinds)}."
+            )
+        grouped[kind][namespace] = value
+    return list(grouped.values())
 
 
-def _for_models(function: Callable, model_names: list[str]) -> Callable:
-    """``function`` with the ordered model namespaces bound as its first argument.
-
-    A named ``functools.partial`` of a module-level function rather than a closure: it stays picklable (for
-    Kedro's ParallelRunner) and Kedro's signature check sees only the dataset arguments.
-    """
-    bound = partial(function, list(model_names))
-    bound.__name__ = bound.__qualname__ = function.__name__.lstrip("_")
-    return bound
+def _text_settings(config: dict) -> dict[str, Any]:
+    """``params:report`` values the report's text quotes."""
+    return {
+        "confidence": float(config.get("confidence", 0.95)),
+        "bootstrap_samples": int(config.get("bootstrap_samples", 1000)),
+    }
 
 
-def _compare_models_of(model_names: list[str], *evaluations_then_summaries: dict) -> pd.DataFrame:
-    evaluations, summaries = _by_model(model_names, evaluations_then_summaries, 2)
+def compare_models_node(**per_model: dict) -> pd.DataFrame:
+    """``compare_models`` on ``per_model_inputs(names, "evaluation", "training_summary")``."""
+    evaluations, summaries = _by_kind(per_model, "evaluation", "training_summary")
     comparison = compare_models(evaluations, summaries)
     best = comparison.iloc[0]
-    logger.info("Compared %d models; most accurate: %s (%.3f).", len(comparison), best["model"], best["accuracy"])
+    logger.info(
+        "Compared %d models; most accurate: %s (%.3f).",
+        len(comparison),
+        best["model"],
+        best["accuracy"],
+    )
     return comparison
 
 
-def compare_models_node(model_names: list[str]) -> Callable[..., pd.DataFrame]:
-    """Node function for ``compare_models``; inputs: ``model_datasets(names, "evaluation", "training_summary")``."""
-    return _for_models(_compare_models_of, model_names)
+def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
+    """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation")``."""
+    (evaluations,) = _by_kind(per_model, "evaluation")
+    return compare_strategies(evaluations, alpha=float(config.get("alpha", 0.05)))
 
 
-def _compare_strategies_of(
-    model_names: list[str], config: dict, *evaluations: dict
-) -> pd.DataFrame:
-    (by_model,) = _by_model(model_names, evaluations, 1)
-    return compare_strategies(by_model, alpha=float(config.get("alpha", 0.05)))
-
-
-def compare_strategies_node(model_names: list[str]) -> Callable[..., pd.DataFrame]:
-    """Node function for ``compare_strategies``; inputs: ``params:report``, then
-    ``model_datasets(names, "evaluation")``."""
-    return _for_models(_compare_strategies_of, model_names)
-
-
-def _render_markdown_of(
-    model_names: list[str],
-    comparison: pd.DataFrame,
-    strategy_tests: pd.DataFrame,
-    config: dict,
-    *classification_reports: pd.DataFrame,
+def report_markdown_node(
+    comparison: pd.DataFrame, strategy_tests: pd.DataFrame, config: dict, **per_model: pd.DataFrame
 ) -> str:
-    (reports,) = _by_model(model_names, classification_reports, 1)
+    """The Markdown report; ``per_model``: ``per_model_inputs(names, "classification_report")``."""
+    (reports,) = _by_kind(per_model, "classification_report")
     return render_markdown(
-        comparison,
-        strategy_tests,
-        reports,
-        confidence=float(config.get("confidence", 0.95)),
-        bootstrap_samples=int(config.get("bootstrap_samples", 1000)),
+        report_sections(comparison, strategy_tests, reports, **_text_settings(config))
     )
-
-
-def report_markdown_node(model_names: list[str]) -> Callable[..., str]:
-    """Node function for ``render_markdown``; inputs: ``comparison``, ``strategy_tests``, ``params:report``,
-    then ``model_datasets(names, "classification_report")``."""
-    return _for_models(_render_markdown_of, model_names)
 
 
 def report_figures(
@@ -257,16 +229,21 @@ def report_figures(
     return figures
 
 
-def _render_html_of(  # noqa: PLR0917 - Kedro passes node inputs positionally
-    model_names: list[str],
+def report_html_node(
     comparison: pd.DataFrame,
     strategy_tests: pd.DataFrame,
     images_test: dict,
     class_names: list[str],
     config: dict,
-    *per_model: Any,
+    **per_model: Any,
 ) -> str:
-    evaluations, histories, reports = _by_model(model_names, per_model, 3)
+    """The HTML report; ``per_model``: ``per_model_inputs(names, "evaluation", "history", "classification_report")``.
+
+    Figure datasets are write-only, so the figures are drawn again here from the evaluations and histories.
+    """
+    evaluations, histories, reports = _by_kind(
+        per_model, "evaluation", "history", "classification_report"
+    )
     figures = report_figures(
         comparison,
         evaluations,
@@ -275,21 +252,7 @@ def _render_html_of(  # noqa: PLR0917 - Kedro passes node inputs positionally
         class_names=class_names,
         grid_images=int(config.get("grid_images", 16)),
     )
-    return render_html(
-        comparison,
-        strategy_tests,
-        figures,
-        per_class_reports=reports,
-        confidence=float(config.get("confidence", 0.95)),
-        bootstrap_samples=int(config.get("bootstrap_samples", 1000)),
+    sections = report_sections(
+        comparison, strategy_tests, reports, figures, **_text_settings(config)
     )
-
-
-def report_html_node(model_names: list[str]) -> Callable[..., str]:
-    """Node function for ``render_html``; inputs: ``comparison``, ``strategy_tests``, ``images_test``,
-    ``class_names``, ``params:report``, then ``model_datasets(names, "evaluation", "history",
-    "classification_report")``.
-
-    Figure datasets are write-only, so the figures are drawn again here from the evaluations and histories.
-    """
-    return _for_models(_render_html_of, model_names)
+    return render_html(sections)

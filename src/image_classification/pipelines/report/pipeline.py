@@ -19,8 +19,8 @@ from image_classification.pipelines.report.nodes import (
     compare_models_node,
     compare_strategies_node,
     evaluate_model,
-    model_datasets,
     per_class_report,
+    per_model_inputs,
     plot_model_comparison,
     plot_predictions,
     report_html_node,
@@ -47,7 +47,12 @@ def _model_report(model: str) -> Pipeline:
     nodes = [
         Node(
             evaluate_model,
-            ["model", "images_test", "class_names", PARAMETERS],
+            {
+                "model": "model",
+                "images_test": "images_test",
+                "class_names": "class_names",
+                "config": PARAMETERS,
+            },
             "evaluation",
             name="evaluate_model",
         ),
@@ -71,7 +76,12 @@ def _model_report(model: str) -> Pipeline:
         ),
         Node(
             plot_predictions,
-            ["evaluation", "images_test", "class_names", PARAMETERS],
+            {
+                "evaluation": "evaluation",
+                "images_test": "images_test",
+                "class_names": "class_names",
+                "config": PARAMETERS,
+            },
             "predictions_figure",
             name="plot_predictions",
         ),
@@ -80,18 +90,19 @@ def _model_report(model: str) -> Pipeline:
 
 
 def _comparison_report(models: list[str]) -> Pipeline:
-    """Nodes reading every model's datasets; inputs are listed in the order the node factories expect."""
+    """Nodes reading every model's datasets, passed by name as keyword arguments (``per_model_inputs``)."""
+    tables = {"comparison": "comparison", "strategy_tests": "strategy_tests", "config": PARAMETERS}
     return Pipeline(
         [
             Node(
-                compare_models_node(models),
-                model_datasets(models, "evaluation", "training_summary"),
+                compare_models_node,
+                per_model_inputs(models, "evaluation", "training_summary"),
                 "comparison",
                 name="compare_models",
             ),
             Node(
-                compare_strategies_node(models),
-                [PARAMETERS, *model_datasets(models, "evaluation")],
+                compare_strategies_node,
+                {"config": PARAMETERS, **per_model_inputs(models, "evaluation")},
                 "strategy_tests",
                 name="compare_strategies",
             ),
@@ -108,26 +119,19 @@ def _comparison_report(models: list[str]) -> Pipeline:
                 name="test_metrics_for_mlflow",
             ),
             Node(
-                report_markdown_node(models),
-                [
-                    "comparison",
-                    "strategy_tests",
-                    PARAMETERS,
-                    *model_datasets(models, "classification_report"),
-                ],
+                report_markdown_node,
+                {**tables, **per_model_inputs(models, "classification_report")},
                 "report_markdown",
                 name="render_markdown",
             ),
             Node(
-                report_html_node(models),
-                [
-                    "comparison",
-                    "strategy_tests",
-                    "images_test",
-                    "class_names",
-                    PARAMETERS,
-                    *model_datasets(models, "evaluation", "history", "classification_report"),
-                ],
+                report_html_node,
+                {
+                    **tables,
+                    "images_test": "images_test",
+                    "class_names": "class_names",
+                    **per_model_inputs(models, "evaluation", "history", "classification_report"),
+                },
                 "report_html",
                 name="render_html",
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -17,8 +18,7 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
     images_val: dict[str, np.ndarray],
     class_names: list[str],
     model_settings: dict[str, Any],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: Sequence[dict[str, Any] | None],
     augmentation: dict[str, Any],
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
@@ -28,17 +28,15 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         images_train: ``{"images": uint8 (N, S, S, 3), "labels": (N,)}``.
         images_val: The validation bundle, same layout.
         class_names: Sorted class names.
-        model_settings: ``architecture`` (a scratch registry name), optional ``input_size`` (pixels the net sees),
-            ``options`` and ``training`` overrides.
-        shared_training: The shared ``training`` settings of every strategy.
-        strategy_training: ``scratch.training``: this strategy's overrides.
+        model_settings: ``architecture`` (a scratch registry name), optional ``input_size`` (pixels the net sees)
+            and ``options``.
+        training_blocks: The shared, ``scratch.training`` and model ``training`` blocks (``collect_training_blocks``).
         augmentation: ``preprocess.augmentation`` settings.
         model_name: The model's name under ``scratch.models``.
 
     Returns:
         The trained model, its per-epoch history and a training summary.
     """
-    training_blocks = [shared_training, strategy_training, model_settings.get("training")]
     seed = merge_training_config(*training_blocks).get("seed")
     model = create_scratch_model(
         model_settings.get("architecture", model_name),
@@ -49,10 +47,4 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         input_size=model_settings.get("input_size"),
         **(model_settings.get("options") or {}),
     )
-    return train_model(
-        model,
-        images_train,
-        images_val,
-        training_blocks,
-        f"scratch.{model_name}",
-    )
+    return train_model(model, images_train, images_val, training_blocks, f"scratch.{model_name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -15,13 +16,16 @@ from image_classification.training import merge_training_config, train_model
 
 logger = logging.getLogger(__name__)
 
+#: The training blocks of one model: shared, ``transfer.training`` and its own (``collect_training_blocks``).
+TrainingBlocks = Sequence[dict[str, Any] | None]
+
+
 def build_transfer_classifier(
     images_train: dict[str, np.ndarray],
     class_names: list[str],
     model_settings: dict[str, Any],
     augmentation: dict[str, Any],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: TrainingBlocks,
 ) -> keras.Model:
     """The untrained classifier: augmentation, the backbone's preprocessing, the frozen backbone, pooling, head.
 
@@ -29,13 +33,11 @@ def build_transfer_classifier(
         images_train: Training bundle (its image shape sets the model's input).
         class_names: Sorted class names.
         model_settings: ``backbone``, ``weights`` (``imagenet``, null or a file path), ``pooling``, ``head``, and
-            optionally ``seed`` and ``training`` overrides.
+            optionally ``seed``.
         augmentation: ``preprocess.augmentation`` settings.
-        shared_training: The shared ``training`` settings; with the strategy's, they give the seed.
-        strategy_training: ``transfer.training``.
+        training_blocks: The model's training blocks; their ``seed`` unless ``model_settings`` sets one.
     """
-    training = merge_training_config(shared_training, strategy_training, model_settings.get("training"))
-    seed = model_settings.get("seed", training.get("seed"))
+    seed = model_settings.get("seed", merge_training_config(*training_blocks).get("seed"))
     if seed is not None:  # the head's initial weights, whatever ran before in this process
         keras.utils.set_random_seed(int(seed))
     return build_transfer_model(
@@ -53,16 +55,21 @@ def extract_backbone_features(
     classifier: keras.Model,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: TrainingBlocks,
 ) -> dict[str, np.ndarray]:
     """Runs the frozen backbone once over train and validation images (the seeds' 'bottleneck features').
+
+    Args:
+        classifier: The untrained classifier; its backbone (with the backbone's preprocessing) is run.
+        images_train: Training bundle.
+        images_val: Validation bundle.
+        training_blocks: The model's training blocks; their ``batch_size`` is the extraction's.
 
     Returns:
         ``train_features``, ``train_labels``, ``val_features``, ``val_labels`` and ``extraction_seconds``.
     """
     started = time.perf_counter()
-    batch_size = int(merge_training_config(shared_training, strategy_training).get("batch_size") or 32)
+    batch_size = int(merge_training_config(*training_blocks).get("batch_size") or 32)
     features = {
         "train_features": extract_features(classifier, images_train["images"], batch_size),
         "train_labels": images_train["labels"],
@@ -77,12 +84,10 @@ def extract_backbone_features(
     return features
 
 
-def train_head_on_features(  # noqa: PLR0913 - one input per catalog entry
+def train_head_on_features(
     classifier: keras.Model,
     features: dict[str, np.ndarray],
-    model_settings: dict[str, Any],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: TrainingBlocks,
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Trains the head on cached backbone features (``mode: feature_extraction``), many times faster per epoch.
@@ -90,33 +95,42 @@ def train_head_on_features(  # noqa: PLR0913 - one input per catalog entry
     The head is a sub-model of ``classifier`` sharing its weights, so the returned classifier predicts from images
     with the head just trained. Augmentation does not apply to cached features.
 
+    Args:
+        classifier: The classifier whose head is trained.
+        features: What ``extract_backbone_features`` returned.
+        training_blocks: The model's training blocks.
+        model_name: The model's name under ``transfer.models``.
+
     Returns:
         The trained classifier (taking images), its per-epoch history and a training summary whose train time
         includes the feature extraction.
     """
     train = {"images": features["train_features"], "labels": features["train_labels"]}
     val = {"images": features["val_features"], "labels": features["val_labels"]}
-    blocks = [shared_training, strategy_training, model_settings.get("training")]
     classifier, history, summary = train_model(
-        classifier, train, val, blocks, f"transfer.{model_name}", fit_on=head_model(classifier)
+        classifier, train, val, training_blocks, f"transfer.{model_name}", fit_on=head_model(classifier)
     )
     summary["train_time_s"] += float(features["extraction_seconds"])
     return classifier, history, summary
 
 
-def train_transfer_end_to_end(  # noqa: PLR0913 - one input per catalog entry
+def train_transfer_end_to_end(
     classifier: keras.Model,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
-    model_settings: dict[str, Any],
-    shared_training: dict[str, Any],
-    strategy_training: dict[str, Any],
+    training_blocks: TrainingBlocks,
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Trains the head through the frozen backbone on augmented images (``mode: end_to_end``).
 
+    Args:
+        classifier: The untrained classifier (augmentation, preprocessing, frozen backbone, head).
+        images_train: Training images, augmented by the model while it trains.
+        images_val: Validation images.
+        training_blocks: The model's training blocks.
+        model_name: The model's name under ``transfer.models``.
+
     Returns:
         The trained classifier, its per-epoch history and a training summary.
     """
-    blocks = [shared_training, strategy_training, model_settings.get("training")]
-    return train_model(classifier, images_train, images_val, blocks, f"transfer.{model_name}")
+    return train_model(classifier, images_train, images_val, training_blocks, f"transfer.{model_name}")

@@ -5,76 +5,62 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline, node
 
 from image_classification.models.transfer import MODES
-from image_classification.pipelines.per_model import (
-    bind_model_name,
-    epoch_metrics_node,
-    per_model_pipelines,
-)
+from image_classification.pipelines.per_model import per_model_pipelines, training_node
 from image_classification.pipelines.transfer.nodes import (
     build_transfer_classifier,
     extract_backbone_features,
     train_head_on_features,
     train_transfer_end_to_end,
 )
-from image_classification.project.model_plan import configured_models, project_parameters
+from image_classification.project.model_plan import current_model_plan
 
 
 def _one_model(name: str, mode: str) -> Pipeline:
+    """``build_transfer_classifier``, then the training steps of ``mode``."""
     if mode not in MODES:
         raise ValueError(f"transfer.models.{name}.mode '{mode}' is unknown. Allowed: {', '.join(MODES)}.")
-    steps = [
-        node(
-            build_transfer_classifier,
-            inputs=[
-                "images_train", "class_names", "params:model", "params:augmentation", "params:shared_training",
-                "params:strategy_training",
-            ],
-            outputs="untrained_model",
-            name="build_transfer_classifier",
-        )
-    ]
+    build = node(
+        build_transfer_classifier,
+        inputs=["images_train", "class_names", "params:model", "params:augmentation", "training_blocks"],
+        outputs="untrained_model",
+        name="build_transfer_classifier",
+    )
     if mode == "feature_extraction":
-        steps += [
+        steps = [
             node(
                 extract_backbone_features,
-                inputs=["untrained_model", "images_train", "images_val", "params:shared_training", "params:strategy_training"],
+                inputs=["untrained_model", "images_train", "images_val", "training_blocks"],
                 outputs="features",
                 name="extract_backbone_features",
             ),
-            node(
-                bind_model_name(train_head_on_features, name),
-                inputs=["untrained_model", "features", "params:model", "params:shared_training", "params:strategy_training"],
-                outputs=["model", "history", "training_summary"],
-                name="train_head_on_features",
-            ),
+            training_node(train_head_on_features, name, ["untrained_model", "features", "training_blocks"]),
         ]
     else:
-        steps.append(
-            node(
-                bind_model_name(train_transfer_end_to_end, name),
-                inputs=[
-                    "untrained_model", "images_train", "images_val", "params:model", "params:shared_training",
-                    "params:strategy_training",
-                ],
-                outputs=["model", "history", "training_summary"],
-                name="train_transfer_end_to_end",
-            )
-        )
-    return Pipeline([*steps, epoch_metrics_node()])
+        inputs = ["untrained_model", "images_train", "images_val", "training_blocks"]
+        steps = [training_node(train_transfer_end_to_end, name, inputs)]
+    return Pipeline([build, *steps])
 
 
 def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
-    names = configured_models("transfer") if model_names is None else model_names
-    settings = (project_parameters().get("transfer") or {}).get("models") or {}
+    """Builds the ``transfer`` pipeline.
+
+    Args:
+        model_names: Models to train; default: the model plan's (``transfer.models``). Each model's ``mode``
+            comes from the plan.
+        **kwargs: Ignored; accepted for Kedro's pipeline discovery.
+
+    Returns:
+        Per model ``transfer.<name>``: ``collect_training_blocks``, ``build_transfer_classifier``, the steps of its
+        mode and ``log_epoch_metrics``.
+
+    Raises:
+        ValueError: A model's ``mode`` is unknown.
+    """
+    plan = current_model_plan()
     return per_model_pipelines(
         "transfer",
-        names,
-        lambda name: _one_model(name, (settings.get(name) or {}).get("mode", "feature_extraction")),
+        plan.transfer if model_names is None else model_names,
+        lambda name: _one_model(name, plan.transfer_mode(name)),
         shared_inputs={"images_train", "images_val", "class_names"},
-        parameters=lambda name: {
-            "params:model": f"params:transfer.models.{name}",
-            "params:shared_training": "params:training",
-            "params:strategy_training": "params:transfer.training",
-            "params:augmentation": "params:preprocess.augmentation",
-        },
+        parameters=lambda name: {"params:augmentation": "params:preprocess.augmentation"},
     )

@@ -1,0 +1,219 @@
+"""What the comparative report says, independent of its format: a list of sections of tables, bullets and figures.
+
+``report_sections`` builds the list once; ``render.render_markdown`` and ``render.render_html`` only format it.
+Every text here is plain (not escaped): escaping belongs to the renderer of each format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+REPORT_TITLE = "Image classification: model comparison"
+_SMALL_TEST_SET = 200  # below this, a few images swing accuracy by whole points; the report warns
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bulleted list; an item that is a list holds the sub-points of the item before it."""
+
+    items: list[str | list[str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of display strings; ``left_aligned`` columns are left-aligned where the format can say so."""
+
+    frame: pd.DataFrame
+    left_aligned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A captioned figure (left out of text-only formats such as Markdown)."""
+
+    caption: str
+    figure: Figure
+
+
+Block = Bullets | Table | Plot
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the report; ``collapsed`` sections are details a format may fold away (HTML does)."""
+
+    title: str
+    blocks: tuple[Block, ...]
+    collapsed: bool = False
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _percent(value) -> str:
+    return "—" if _is_missing(value) else f"{100 * float(value):.1f}%"
+
+
+def _number(value, digits: int = 3) -> str:
+    return "—" if _is_missing(value) else f"{float(value):.{digits}f}"
+
+
+def _count(value) -> str:
+    return "—" if _is_missing(value) else f"{int(value):,}"
+
+
+def comparison_display(comparison: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Human-readable version of the ``compare_models`` table (all cells are strings)."""
+    ci = f"{confidence:.0%} CI"
+    rows = [
+        {
+            "Model": row["model"],
+            "Strategy": row["strategy"],
+            "Accuracy": _percent(row["accuracy"]),
+            ci: f"{_percent(row['accuracy_ci_low'])} – {_percent(row['accuracy_ci_high'])}",
+            "Top-5": _percent(row["top5_accuracy"]),
+            "Macro-F1": _number(row["macro_f1"]),
+            "Log loss": _number(row["log_loss"]),
+            "Train time (s)": _number(row["train_time_s"], 1),
+            "Epochs": _count(row["epochs_run"]),
+            "Trainable / total params": f"{_count(row['trainable_params'])} / {_count(row['total_params'])}",
+            "Images/s": _number(row["inference_images_per_s"], 1),
+        }
+        for row in comparison.to_dict("records")
+    ]
+    return pd.DataFrame(rows)
+
+
+def strategy_display(strategy_tests: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable version of the ``compare_strategies`` table (all cells are strings)."""
+    rows = [
+        {
+            "A": f"{row['model_a']} ({_percent(row['accuracy_a'])})",
+            "B": f"{row['model_b']} ({_percent(row['accuracy_b'])})",
+            "Only A right": _count(row["only_a_correct"]),
+            "Only B right": _count(row["only_b_correct"]),
+            "Test": row["method"],
+            "p-value": f"{float(row['p_value']):.3g}",
+            "Significant": "yes" if row["significant"] else "no",
+        }
+        for row in strategy_tests.to_dict("records")
+    ]
+    return pd.DataFrame(rows)
+
+
+def per_class_display(report: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable version of a ``per_class_report`` table (all cells are strings)."""
+    return pd.DataFrame(
+        {
+            "Class": report["class"].astype(str),
+            "Precision": report["precision"].map(_number),
+            "Recall": report["recall"].map(_number),
+            "F1": report["f1"].map(_number),
+            "Support": report["support"].map(_count),
+        }
+    )
+
+
+def summary_sentences(
+    comparison: pd.DataFrame,
+    strategy_tests: pd.DataFrame,
+    confidence: float = 0.95,
+    bootstrap_samples: int = 1000,
+) -> list[str | list[str]]:
+    """The report's plain-language findings and caveats.
+
+    Returns:
+        Sentences in reading order; a nested list holds the sub-points of the sentence before it.
+    """
+    if comparison.empty:
+        return ["No model was evaluated."]
+    sizes = sorted({int(size) for size in comparison["test_images"].dropna()})
+    best = comparison.iloc[0]
+    size_text = (
+        f"{sizes[0]} images"
+        if len(sizes) == 1
+        else f"{', '.join(map(str, sizes))} images (differs by model!)"
+    )
+    sentences: list[str | list[str]] = [
+        f"{len(comparison)} model(s) evaluated on the held-out test split of {size_text}.",
+        f"Most accurate: {best['model']} with {_percent(best['accuracy'])} accuracy "
+        f"({confidence:.0%} CI {_percent(best['accuracy_ci_low'])} – {_percent(best['accuracy_ci_high'])}).",
+        f"Accuracy intervals are {confidence:.0%} percentile bootstrap confidence intervals over {bootstrap_samples} "
+        "resamples of the test images: they show how much accuracy could move on another test sample of the same "
+        "size, not the variation between training runs.",
+    ]
+    if sizes and sizes[0] < _SMALL_TEST_SET:
+        sentences.append(
+            f"With only {sizes[0]} test images one image is worth {100 / sizes[0]:.1f} accuracy points, so small "
+            "differences between models are within noise."
+        )
+    if strategy_tests.empty:
+        sentences.append(
+            "Only one training strategy was evaluated, so no significance test between strategies ran."
+        )
+    else:
+        sentences.append(
+            "Strategies are compared with McNemar's test on the best model of each strategy (paired, same test "
+            "images; exact binomial test when fewer than 25 images differ, chi-square with continuity correction "
+            "otherwise):"
+        )
+        sentences.append(strategy_tests["conclusion"].astype(str).tolist())
+        if comparison["strategy"].value_counts().max() > 1:
+            sentences.append(
+                "The best model of a strategy was chosen by its test accuracy, which makes these p-values somewhat "
+                "optimistic."
+            )
+    sentences.append(
+        "Inference speed is images per second of batched model.predict on the machine that ran the report "
+        "(after one warm-up batch); it is comparable between models of this run only."
+    )
+    return sentences
+
+
+def report_sections(
+    comparison: pd.DataFrame,
+    strategy_tests: pd.DataFrame,
+    per_class_reports: dict[str, pd.DataFrame] | None = None,
+    figures: dict[str, Figure] | None = None,
+    *,
+    confidence: float = 0.95,
+    bootstrap_samples: int = 1000,
+) -> list[Section]:
+    """The report's sections in reading order: findings, models, strategy tests, figures, per-class scores.
+
+    Args:
+        comparison: Output of ``compare_models``.
+        strategy_tests: Output of ``compare_strategies``; its section is left out when empty.
+        per_class_reports: Model namespace -> output of ``per_class_report``, one collapsed section each.
+        figures: Caption -> figure, in this order; the figures are not closed. No section when empty.
+        confidence: Coverage of the accuracy intervals, for the text.
+        bootstrap_samples: Bootstrap resamples behind the intervals, for the text.
+    """
+    findings = summary_sentences(comparison, strategy_tests, confidence, bootstrap_samples)
+    sections = [
+        Section("Findings", (Bullets(findings),)),
+        Section(
+            "Models (best accuracy first)",
+            (Table(comparison_display(comparison, confidence), ("Model", "Strategy")),),
+        ),
+    ]
+    if not strategy_tests.empty:
+        tests_table = Table(strategy_display(strategy_tests), ("A", "B", "Test", "Significant"))
+        sections.append(Section("Strategy comparison (McNemar's test)", (tests_table,)))
+    if figures:
+        plots = tuple(Plot(caption, figure) for caption, figure in figures.items())
+        sections.append(Section("Figures", plots))
+    sections += [
+        Section(
+            f"Per-class scores: {model}",
+            (Table(per_class_display(report), ("Class",)),),
+            collapsed=True,
+        )
+        for model, report in (per_class_reports or {}).items()
+    ]
+    return sections
