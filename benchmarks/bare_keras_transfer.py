@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--dense-units", type=int, default=128)
+    parser.add_argument("--dense-units", type=int, nargs="*", default=[], help="hidden layer sizes (none: linear)")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, required=True, help="folder for model.keras and history.json")
@@ -56,11 +56,14 @@ def main() -> None:
     features = keras.layers.GlobalAveragePooling2D()(
         backbone(keras.applications.mobilenet_v2.preprocess_input(inputs), training=False)
     )
+    hidden = [
+        layer for units in args.dense_units
+        for layer in (keras.layers.Dense(units, activation="relu"), keras.layers.Dropout(args.dropout))
+    ]  # fmt: skip
     head = keras.Sequential(
         [
             keras.Input((features.shape[-1],)),
-            keras.layers.Dense(args.dense_units, activation="relu"),
-            keras.layers.Dropout(args.dropout),
+            *(hidden or [keras.layers.Dropout(args.dropout)]),  # as the project's build_head
             keras.layers.Dense(args.num_classes, activation="softmax"),
         ]
     )

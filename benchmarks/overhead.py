@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import scratch_project as sp
 
 common.setup_environment()
 MOBILENET_V2_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+BUNDLED_WEIGHTS = common.REPO_ROOT / "src" / "image_classification" / "bundled" / "weights" / MOBILENET_V2_FILE
 
 
 def overrides(data_dir: Path, labels_from: str, image_size: int, epochs: int, batch_size: int, seed: int) -> dict:
@@ -42,6 +42,7 @@ def overrides(data_dir: Path, labels_from: str, image_size: int, epochs: int, ba
         "preprocess": {"image_size": image_size, "augmentation": {"flip": "horizontal"}},
         "transfer": {
             "training": {"epochs": epochs, "batch_size": batch_size, "seed": seed, "early_stopping_patience": None, "verbose": 0},
+            "models": {"mobilenet_v1_075": {"enabled": False}},  # the bare script trains mobilenet_v2 alone
         },
     }
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=common.CATS_VS_DOGS, help="image folder (default: %(default)s)")
     parser.add_argument("--labels", choices=("auto", "folder", "filename"), default="auto")
-    parser.add_argument("--weights", type=Path, default=common.KERAS_HOME / "models" / MOBILENET_V2_FILE)
+    parser.add_argument("--weights", type=Path, default=BUNDLED_WEIGHTS, help="the file Kedro's `imagenet` loads too")
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -67,12 +68,9 @@ def main(argv: list[str] | None = None) -> None:
 
     data_dir = common.require_dir(args.data, "Image folder")
     if not args.weights.is_file():
-        raise SystemExit(f"MobileNetV2 weights not found at '{args.weights}'; pass --weights or put ../shared beside the project.")
+        raise SystemExit(f"MobileNetV2 weights not found at '{args.weights}'; pass --weights.")
     machine = common.Machine()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="overhead_")) / "project"
-    # Kedro's imagenet lookup must find the same file the bare script loads.
-    keras_home = args.weights.parent.parent
-    os.environ["KERAS_HOME"] = str(keras_home)
     project = sp.make_project(
         workdir, overrides(data_dir, args.labels, args.image_size, args.epochs, args.batch_size, args.seed)
     )
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.executable, str(Path(__file__).with_name("bare_keras_transfer.py")),
         "--train", str(train), "--val", str(val), "--weights", str(args.weights),
         "--num-classes", str(len(class_names)), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-        "--learning-rate", str(transfer["training"]["learning_rate"]), "--dense-units", str(head["dense_units"][0]),
+        "--learning-rate", str(transfer["training"]["learning_rate"]), "--dense-units", *[str(units) for units in head["dense_units"]],
         "--dropout", str(head["dropout"]), "--seed", str(args.seed), "--out", str(project / "bare_output"),
     ]  # fmt: skip
     walls: dict[str, list[float]] = {"bare": [], "kedro": []}
