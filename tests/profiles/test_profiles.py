@@ -23,18 +23,15 @@ from image_classification.data.labels import LABEL_SETTINGS
 from image_classification.data.labels import STRATEGIES as LABEL_STRATEGIES
 from image_classification.data.sources import SOURCE_SETTINGS, SOURCE_TYPES
 from image_classification.models.augmentation import AUGMENTATION_KEYS
+from image_classification.models.settings import model_setting_keys
 from image_classification.settings import CONFIG_LOADER_ARGS
 from tests.scratch_project import make_scratch_project, run_kedro
 
 PROFILES = ("artworks", "dog_breeds", "cats_dogs", "cifar100", "cub200", "cats_vs_dogs_2k", "impressionists")
 LOCAL_PROFILES = ("cats_vs_dogs_2k", "impressionists")  # read ../shared in place
 STRATEGIES = ("scratch", "transfer", "finetune")
-# Settings each strategy's nodes read from `<strategy>.models.<name>` (see pipelines/*/nodes.py).
-MODEL_SETTINGS = {
-    "scratch": {"architecture", "input_size", "options", "training", "enabled"},
-    "transfer": {"backbone", "weights", "mode", "pooling", "head", "seed", "training", "enabled"},
-    "finetune": {"unfreeze_from", "unfreeze_blocks", "training", "enabled"},
-}
+# Settings each strategy's nodes read from `<strategy>.models.<name>`: the fields of its settings class.
+MODEL_SETTINGS = {strategy: set(model_setting_keys(strategy)) for strategy in STRATEGIES}
 # Where each profile's images come from, exactly (a typo here means a 404 for the user).
 EXPECTED_SOURCES = {
     "artworks": ("kaggle_dataset", "kaggle_slug", "ikarus777/best-artworks-of-all-time"),

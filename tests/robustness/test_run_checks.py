@@ -257,3 +257,21 @@ def test_the_hook_is_registered_runs_first_and_reads_the_run_parameters(plan):
     hook.after_context_created(SimpleNamespace(config_loader={"parameters": plan}))
     with pytest.raises(RunParametersError, match=re.escape("transfer.models.mobilenet_v2.backbone")):
         hook.before_pipeline_run({}, transfer_pipeline(["mobilenet_v2"]), DataCatalog())
+
+
+def test_unknown_and_badly_typed_model_settings_are_named_with_a_suggestion(params):
+    """Each model block is read by its settings class: unknown keys get a "did you mean", types are checked."""
+    params["scratch"]["models"]["basenet"]["optons"] = {"dropout": 0.2}
+    params["scratch"]["models"]["cnn3_dropout"]["input_size"] = "big"
+    params["transfer"]["models"]["mobilenet_v2"]["poling"] = "max"
+    params["finetune"]["models"]["mobilenet_v2"]["enabled"] = "sometimes"
+    params["preprocess"]["worker"] = 4
+    message = _problems(params)
+    assert (
+        "scratch.models.basenet.optons = {'dropout': 0.2}: unknown scratch model setting; did you mean 'options'? "
+        "Allowed: architecture, input_size, options, training, enabled."
+    ) in message
+    assert "scratch.models.cnn3_dropout.input_size = 'big': must be a whole number." in message
+    assert "transfer.models.mobilenet_v2.poling = 'max': unknown transfer model setting; did you mean 'pooling'?" in message
+    assert "finetune.models.mobilenet_v2.enabled = 'sometimes': must be true or false." in message
+    assert "preprocess.worker = 4: unknown preprocess setting; did you mean 'workers'?" in message

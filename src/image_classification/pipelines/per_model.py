@@ -69,6 +69,21 @@ def collect_training_blocks(
     return [shared_training, strategy_training, model_settings.get("training")]
 
 
+def training_settings(training_blocks: Iterable[dict[str, Any] | None], namespace: str) -> Any:
+    """The ``TrainingSettings`` model ``<strategy>.<name>`` trains with, as ``training.train_model`` reads them.
+
+    Raises:
+        ValueError: Every bad key, named by the block that set it (e.g. ``scratch.training.epoch``).
+    """
+    # Imported here: the training package loads Keras, which importing a pipeline must not.
+    from image_classification.config import raise_for  # noqa: PLC0415
+    from image_classification.training import check_training_blocks, training_block_names  # noqa: PLC0415
+
+    settings, problems = check_training_blocks(list(zip(training_blocks, training_block_names(namespace), strict=True)))
+    raise_for(problems)
+    return settings
+
+
 def per_model_pipelines(
     strategy: str,
     model_names: Iterable[str],

@@ -1,6 +1,8 @@
 """The checks of each model's parameters (scratch, transfer, finetune and their training blocks), for ``run_checks``.
 
-Each check returns the problems it finds as ``ParameterProblem``s naming the parameter, the value and the fix.
+Each check returns the problems it finds as ``ParameterProblem``s naming the parameter, the value and the fix. A
+model's block is read by its settings class (``image_classification.models.settings``): unknown keys (with a "did
+you mean") and badly typed values are reported by that one mechanism, the rest is checked against the registries.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from image_classification.config import settings_from
 from image_classification.models import backbones, heads, scratch
+from image_classification.models.settings import MODEL_SETTINGS
 from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
 from image_classification.models.weights import local_imagenet_weights_file
 from image_classification.training import check_training_blocks, training_block_names
@@ -66,6 +70,13 @@ def _model_settings(parameters: dict[str, Any], strategy: str, name: str) -> tup
     return {}, [ParameterProblem(where, settings, "must be a mapping of settings (see parameters_*.yml).")]
 
 
+def _read_model(parameters: dict[str, Any], strategy: str, name: str) -> tuple[Any, list[ParameterProblem]]:
+    """``<strategy>.models.<name>`` as its settings class (keys with problems keep their defaults) and the problems."""
+    block, problems = _model_settings(parameters, strategy, name)
+    settings, read = settings_from(MODEL_SETTINGS[strategy], [(block, f"{strategy}.models.{name}")])
+    return settings, problems + [ParameterProblem(*problem) for problem in read]
+
+
 def too_small(image_size: int, needed: int, model: str, parameter: str) -> ParameterProblem | None:
     if image_size >= needed:
         return None
@@ -78,13 +89,13 @@ def too_small(image_size: int, needed: int, model: str, parameter: str) -> Param
 
 
 def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "scratch", name)
+    settings, problems = _read_model(parameters, "scratch", name)
     where = f"scratch.models.{name}"
-    architecture = settings.get("architecture", name)
+    architecture = settings.architecture_of(name)
     if architecture not in scratch.SCRATCH_MODELS:
         allowed = sorted(scratch.SCRATCH_MODELS)
         return [*problems, unknown(f"{where}.architecture", architecture, allowed, "scratch architecture")]
-    options = settings.get("options") or {}
+    options = settings.options or {}
     body = scratch.SCRATCH_MODELS[architecture]
     allowed_options = [p for p in inspect.signature(body).parameters if p not in ("x", "num_classes")]
     unknown_options = sorted(set(options) - set(allowed_options))
@@ -93,12 +104,10 @@ def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None
             f"{where}.options", options,
             f"unknown option(s) {unknown_options} for '{architecture}'. Allowed: {_choices(allowed_options) or 'none'}.",
         )]
-    input_size = settings.get("input_size")
-    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1):
-        return [*problems, ParameterProblem(f"{where}.input_size", input_size, "must be a whole number of pixels.")]
+    input_size = settings.input_size  # its type and range: checked by ScratchModelSettings
     if image_size is not None:
         needed = scratch.model_min_size(architecture, **options)
-        if input_size and input_size < min(image_size, needed):
+        if input_size and 1 <= input_size < min(image_size, needed):
             problems.append(ParameterProblem(
                 f"{where}.input_size", input_size,
                 f"scratch model '{architecture}' needs at least {needed}x{needed} px: raise input_size to {needed}.",
@@ -118,16 +127,16 @@ def _imagenet_file_note(backbone: str, where: str) -> None:
 
 
 def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "transfer", name)
+    settings, problems = _read_model(parameters, "transfer", name)
     where = f"transfer.models.{name}"
-    backbone = settings.get("backbone")
+    backbone = settings.backbone
     known = backbone in backbones.BACKBONES
     if not known:
         problems.append(unknown(f"{where}.backbone", backbone, backbones.BACKBONES, "backbone"))
     elif image_size is not None:
         needed = backbones.BACKBONES[backbone].min_size
         problems.append(too_small(image_size, needed, f"backbone '{backbone}'", f"{where}.backbone"))
-    weights = settings.get("weights", "imagenet")
+    weights = settings.weights
     keyword = weights.lower() if isinstance(weights, str) else weights
     if keyword == "imagenet" and known:
         _imagenet_file_note(backbone, where)
@@ -137,25 +146,26 @@ def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | Non
             "this weights file does not exist. Allowed: imagenet (Keras's cached file), null (random "
             f"initialisation) or the path of an existing no-top weights file for backbone '{backbone}'.",
         ))
-    mode = settings.get("mode", "feature_extraction")
+    mode = settings.mode
     if mode not in MODES:
         problems.append(unknown(f"{where}.mode", mode, MODES, "transfer mode"))
-    pooling = settings.get("pooling", "avg")
+    pooling = settings.pooling
     if pooling not in POOLING_LAYERS:
         problems.append(unknown(f"{where}.pooling", pooling, POOLING_LAYERS, "pooling"))
     try:
-        heads._checked_config(settings.get("head"))  # noqa: SLF001 - the head's own validation, nothing built
+        heads._checked_config(settings.head)  # noqa: SLF001 - the head's own validation, nothing built
     except ValueError as error:
-        problems.append(ParameterProblem(f"{where}.head", settings.get("head"), str(error)))
+        problems.append(ParameterProblem(f"{where}.head", settings.head, str(error)))
     return problems
 
 
 def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
-    settings, problems = _model_settings(parameters, "finetune", name)
+    block = _model_settings(parameters, "finetune", name)[0]
+    settings, problems = _read_model(parameters, "finetune", name)
     transfer_models = (parameters.get("transfer") or {}).get("models") or {}
     if name not in transfer_models:
         return [*problems, ParameterProblem(
-            f"finetune.models.{name}", settings,
+            f"finetune.models.{name}", block,
             "fine-tuning starts from the transfer model of the same name, and transfer.models has none. "
             f"Allowed names (transfer models): {_choices(transfer_models) or 'none configured'}.",
         )]
@@ -166,13 +176,13 @@ def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | Non
     if image_size is not None:
         needed = backbones.BACKBONES[backbone].min_size
         problems.append(too_small(image_size, needed, f"backbone '{backbone}'", f"transfer.models.{name}.backbone"))
-    unfreeze_from, unfreeze_blocks = settings.get("unfreeze_from"), settings.get("unfreeze_blocks")
+    unfreeze_from, unfreeze_blocks = settings.unfreeze_from, settings.unfreeze_blocks
     try:  # checked at the backbone's own minimum size: only the layer matters here
         start = unfreeze_point(backbone, unfreeze_from, unfreeze_blocks)
         backbones.validate_backbone_config(backbone, backbones.BACKBONES[backbone].min_size, start)
     except ValueError as error:
         key = "unfreeze_blocks" if unfreeze_blocks is not None and unfreeze_from is None else "unfreeze_from"
-        problems.append(ParameterProblem(f"finetune.models.{name}.{key}", settings.get(key), str(error)))
+        problems.append(ParameterProblem(f"finetune.models.{name}.{key}", getattr(settings, key), str(error)))
     return problems
 
 

@@ -18,7 +18,9 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from image_classification.config import settings_from
 from image_classification.data.resize import RESIZE_METHODS
+from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
 from image_classification.models.augmentation import build_augmentation
 from image_classification.project.model_checks import (
     MODEL_CHECKS,
@@ -29,9 +31,6 @@ from image_classification.project.model_checks import (
 from image_classification.project.model_plan import STRATEGIES, configured_models
 
 logger = logging.getLogger(__name__)
-
-#: Smallest ``preprocess.image_size`` the preprocess node accepts.
-MIN_IMAGE_SIZE = 8
 
 
 class RunParametersError(ValueError):
@@ -81,6 +80,10 @@ def _image_size(parameters: dict[str, Any]) -> tuple[int | None, list[ParameterP
 def _check_preprocess(parameters: dict[str, Any], scope: RunScope) -> list[ParameterProblem]:
     preprocess = parameters.get("preprocess") or {}
     problems = []
+    if scope.preprocess:  # unknown keys and workers; image_size and resize_method have their own messages below
+        _, read = settings_from(PreprocessSettings, [(preprocess, "preprocess")])
+        own = ("preprocess.image_size", "preprocess.resize_method")
+        problems += [ParameterProblem(*problem) for problem in read if problem.parameter not in own]
     if scope.preprocess and preprocess.get("resize_method") not in RESIZE_METHODS:
         method = preprocess.get("resize_method")
         problems.append(unknown("preprocess.resize_method", method, RESIZE_METHODS, "resize method"))

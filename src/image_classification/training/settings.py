@@ -7,10 +7,14 @@ with ``TrainingSettings.from_config``, which the nodes, the run checks and the p
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from image_classification.config import SettingProblem, raise_for, read_blocks, setting_keys
+
+__all__ = ["TrainingProblem", "TrainingSettings", "check_training_blocks", "merge_training_config", "raise_for",
+           "training_block_names"]  # fmt: skip
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
@@ -61,9 +65,12 @@ class TrainingSettings:
     verbose: int = 1
     checkpoint_root: str | None = None
 
+    WHAT: ClassVar[str] = "training setting"
+    LOWERCASE: ClassVar[tuple[str, ...]] = ("optimizer", "lr_schedule", "class_weight")
+
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        return tuple(field.name for field in fields(cls))
+        return setting_keys(cls)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None, where: str = "training") -> TrainingSettings:
@@ -108,28 +115,13 @@ class TrainingSettings:
         return asdict(self)
 
 
-_TYPES: dict[str, type] = {"epochs": int, "batch_size": int, "seed": int, "verbose": int,
-                           "early_stopping_patience": int, "reduce_lr_patience": int,
-                           "learning_rate": float, "momentum": float, "warmup_epochs": float, "min_lr_ratio": float,
-                           "label_smoothing": float, "reduce_lr_factor": float,
-                           "optimizer": str, "lr_schedule": str, "class_weight": str, "checkpoint_root": str}  # fmt: skip
-_NULLABLE = {"class_weight", "early_stopping_patience", "reduce_lr_patience", "checkpoint_root"}
-
-
-class TrainingProblem(NamedTuple):
-    """One bad training setting: its dotted name, the value found and what a valid one is."""
-
-    parameter: str
-    value: Any
-    message: str
-
-    def __str__(self) -> str:
-        return f"Setting {self.parameter} = {self.value!r}: {self.message}"
+#: One bad training setting (the generic ``SettingProblem``): its dotted name, the value found and what a valid one is.
+TrainingProblem = SettingProblem
 
 
 def check_training_blocks(
     blocks: Sequence[tuple[Mapping[str, Any] | None, str]],
-) -> tuple[TrainingSettings | None, list[TrainingProblem]]:
+) -> tuple[TrainingSettings | None, list[SettingProblem]]:
     """Merges ``training`` blocks (later ones override earlier ones key by key) and checks them all at once.
 
     Args:
@@ -139,54 +131,7 @@ def check_training_blocks(
     Returns:
         The settings (None when there are problems) and every problem, each naming the block that set the key.
     """
-    problems, values, origin = [], {}, {}
-    keys = TrainingSettings.keys()
-    for block, where in blocks:
-        if block is not None and not isinstance(block, Mapping):
-            problems.append(TrainingProblem(where, block, "must be a mapping of training settings (or left out)."))
-            continue
-        for key, value in (block or {}).items():
-            if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                problems.append(
-                    TrainingProblem(f"{where}.{key}", value, f"unknown training setting; {hint}Allowed: {', '.join(keys)}.")
-                )
-                continue
-            try:
-                values[key], origin[key] = _converted(key, value), where
-            except ValueError as error:
-                problems.append(TrainingProblem(f"{where}.{key}", value, str(error)))
-    flagged = {problem.parameter.rsplit(".", 1)[-1] for problem in problems}
-    settings = TrainingSettings(**values)  # the keys that failed above keep their defaults here
-    # A key nobody set is named where a user would set it: the most specific block.
-    unset_where = blocks[-1][1] if blocks else "training"
-    problems += [
-        TrainingProblem(f"{origin.get(key, unset_where)}.{key}", getattr(settings, key), f"must be {expected}.")
-        for key, valid, expected in settings.rules()
-        if not valid and key not in flagged
-    ]
-    return (None if problems else settings), problems
-
-
-def raise_for(problems: Sequence[TrainingProblem]) -> None:
-    """One ValueError listing every problem, if there are any."""
-    if problems:
-        raise ValueError(" ".join(str(problem) for problem in problems))
-
-
-def _converted(key: str, value: Any) -> Any:
-    """``value`` as the field's type; a ValueError saying what is expected when it is not one."""
-    if value is None:
-        if key in _NULLABLE:
-            return None
-        raise ValueError("may not be null; remove it to use the default.")
-    kind = _TYPES[key]
-    if kind is str:
-        return str(value).lower() if key in ("optimizer", "lr_schedule", "class_weight") else str(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
-        raise ValueError(f"must be {'a whole number' if kind is int else 'a number'}.")
-    return kind(value)
+    return read_blocks(TrainingSettings, blocks)
 
 
 def merge_training_config(*blocks: Mapping[str, Any] | None) -> dict[str, Any]:

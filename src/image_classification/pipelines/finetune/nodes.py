@@ -8,6 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from image_classification.config import load_settings
+from image_classification.models.settings import FinetuneModelSettings, TransferModelSettings
 from image_classification.models.transfer import unfreeze_model, unfreeze_point
 from image_classification.training import train_model
 
@@ -41,9 +43,9 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     Returns:
         The fine-tuned model, its per-epoch history and a training summary.
     """
-    start = unfreeze_point(
-        transfer_settings["backbone"], model_settings.get("unfreeze_from"), model_settings.get("unfreeze_blocks")
-    )
+    settings = load_settings(FinetuneModelSettings, model_settings, f"finetune.models.{model_name}")
+    backbone = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").backbone
+    start = unfreeze_point(backbone, settings.unfreeze_from, settings.unfreeze_blocks)
     model = unfreeze_model(transfer_model, start)
     model, history, summary = train_model(model, images_train, images_val, training_blocks, f"finetune.{model_name}")
     summary["unfreeze_from"] = start

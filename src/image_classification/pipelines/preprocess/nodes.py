@@ -15,8 +15,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from image_classification.config import load_settings
 from image_classification.data.images import UnreadableImageError, load_rgb
-from image_classification.data.resize import RESIZE_METHODS, resize_image
+from image_classification.data.resize import resize_image
+from image_classification.data.settings import PreprocessSettings
 from image_classification.models.augmentation import preview_augmentations
 
 logger = logging.getLogger(__name__)
@@ -33,11 +35,13 @@ def _load_resized(path: str, size: int, method: str) -> np.ndarray | None:
         return None
 
 
-def _arrays_for_split(rows: pd.DataFrame, class_index: dict[str, int], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    size, method = int(config["image_size"]), config["resize_method"]
+def _arrays_for_split(
+    rows: pd.DataFrame, class_index: dict[str, int], config: PreprocessSettings
+) -> dict[str, np.ndarray]:
+    size, method = config.image_size, config.resize_method
     paths = rows["path"].tolist()
     # Pillow releases the GIL while decoding and resizing, so threads use every core.
-    with ThreadPoolExecutor(max_workers=config.get("workers") or None) as pool:
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
         decoded = list(
             tqdm(
                 pool.map(lambda path: _load_resized(path, size, method), paths),
@@ -61,20 +65,19 @@ def build_image_arrays(
     Args:
         splits: Rows with ``path``, ``label`` and ``split``.
         class_names: Sorted class names; a label's index is its position.
-        config: ``image_size``, ``resize_method`` and optionally ``workers`` (threads).
+        config: ``params:preprocess``, read as ``PreprocessSettings``: ``image_size``, ``resize_method`` and
+            ``workers`` (threads).
+
+    Raises:
+        ValueError: An unknown setting or a value of the wrong type or range.
 
     Returns:
         ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test.
     """
-    if config["resize_method"] not in RESIZE_METHODS:
-        raise ValueError(
-            f"preprocess.resize_method '{config['resize_method']}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}."
-        )
-    if int(config["image_size"]) < 8:
-        raise ValueError(f"preprocess.image_size must be at least 8 pixels, got {config['image_size']}.")
+    settings = load_settings(PreprocessSettings, config, "preprocess")
     class_index = {name: index for index, name in enumerate(class_names)}
     bundles = tuple(
-        _arrays_for_split(splits[splits["split"] == split].reset_index(drop=True), class_index, config)
+        _arrays_for_split(splits[splits["split"] == split].reset_index(drop=True), class_index, settings)
         for split in SPLITS
     )
     for split, bundle in zip(SPLITS, bundles):

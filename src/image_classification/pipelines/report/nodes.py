@@ -31,6 +31,7 @@ from image_classification.reporting.figures import (
 from image_classification.reporting.metrics import classification_metrics, per_class_table
 from image_classification.reporting.render import render_html, render_markdown
 from image_classification.reporting.sections import report_sections
+from image_classification.reporting.settings import ReportSettings
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ def evaluate_model(
         model: Trained Keras model taking float32 images (0..255) and returning softmax probabilities.
         images_test: ``{"images": uint8 (N, H, W, 3), "labels": int (N,)}``.
         class_names: Class names; index i names class i.
-        config: ``params:report``: ``batch_size`` (64), ``bootstrap_samples`` (1000), ``confidence`` (0.95),
-            ``seed`` (0).
+        config: ``params:report``, read as ``ReportSettings`` (``batch_size``, ``bootstrap_samples``,
+            ``confidence``, ``seed``).
 
     Returns:
         ``{"probabilities": float32 (N, C), "labels": int64 (N,), "predictions": int64 (N,), "metrics": dict}``;
@@ -91,12 +92,9 @@ def evaluate_model(
     # Imported here: the models package loads Keras, which importing the pipeline must not.
     from image_classification.models.inference import predict_proba
 
+    settings = ReportSettings.from_config(config)
     images, labels = _test_arrays(images_test)
-    batch_size = int(config.get("batch_size", 64))
-    if batch_size < 1:
-        raise ValueError(
-            f"report.batch_size must be >= 1, got {batch_size} (conf/base/parameters_report.yml)."
-        )
+    batch_size = settings.batch_size
     # Warm-up: the first call traces/compiles the model, which is not inference speed.
     predict_proba(model, images[:batch_size], batch_size)
     start = time.perf_counter()
@@ -111,15 +109,15 @@ def evaluate_model(
     metrics = classification_metrics(
         probabilities,
         labels,
-        bootstrap_samples=int(config.get("bootstrap_samples", 1000)),
-        confidence=float(config.get("confidence", 0.95)),
-        seed=int(config.get("seed", 0)),
+        bootstrap_samples=settings.bootstrap_samples,
+        confidence=settings.confidence,
+        seed=settings.seed,
     )
     metrics["inference_images_per_s"] = float(images.shape[0] / max(elapsed, 1e-9))
     logger.info(
         "Test accuracy %.3f (%.0f%% CI %.3f-%.3f), macro-F1 %.3f on %d test images.",
         metrics["accuracy"],
-        100 * float(config.get("confidence", 0.95)),
+        100 * settings.confidence,
         metrics["accuracy_ci_low"],
         metrics["accuracy_ci_high"],
         metrics["macro_f1"],
@@ -143,7 +141,7 @@ def plot_predictions(
 ) -> Figure:
     """Grid of ``report.grid_images`` test images with true and predicted class, wrong ones in red."""
     return plot_prediction_grid(
-        evaluation, images_test, class_names, n=int(config.get("grid_images", 16))
+        evaluation, images_test, class_names, n=ReportSettings.from_config(config).grid_images
     )
 
 
@@ -171,9 +169,10 @@ def _by_kind(per_model: dict[str, Any], *kinds: str) -> list[dict[str, Any]]:
 
 def _text_settings(config: dict) -> dict[str, Any]:
     """``params:report`` values the report's text quotes."""
+    settings = ReportSettings.from_config(config)
     return {
-        "confidence": float(config.get("confidence", 0.95)),
-        "bootstrap_samples": int(config.get("bootstrap_samples", 1000)),
+        "confidence": settings.confidence,
+        "bootstrap_samples": settings.bootstrap_samples,
     }
 
 
@@ -194,7 +193,7 @@ def compare_models_node(**per_model: dict) -> pd.DataFrame:
 def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
     """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation")``."""
     (evaluations,) = _by_kind(per_model, "evaluation")
-    return compare_strategies(evaluations, alpha=float(config.get("alpha", 0.05)))
+    return compare_strategies(evaluations, alpha=ReportSettings.from_config(config).alpha)
 
 
 def report_markdown_node(
@@ -250,7 +249,7 @@ def report_html_node(
         histories,
         images_test=images_test,
         class_names=class_names,
-        grid_images=int(config.get("grid_images", 16)),
+        grid_images=ReportSettings.from_config(config).grid_images,
     )
     sections = report_sections(
         comparison, strategy_tests, reports, figures, **_text_settings(config)

@@ -8,9 +8,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
 from image_classification.models.scratch import create_scratch_model
-from image_classification.training import merge_training_config, train_model
+from image_classification.models.settings import ScratchModelSettings
+from image_classification.pipelines.per_model import training_settings
+from image_classification.training import train_model
 
 
 def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
@@ -28,8 +31,8 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         images_train: ``{"images": uint8 (N, S, S, 3), "labels": (N,)}``.
         images_val: The validation bundle, same layout.
         class_names: Sorted class names.
-        model_settings: ``architecture`` (a scratch registry name), optional ``input_size`` (pixels the net sees)
-            and ``options``.
+        model_settings: ``scratch.models.<name>``, read as ``ScratchModelSettings``: ``architecture`` (a scratch
+            registry name), ``input_size`` (pixels the net sees) and ``options``.
         training_blocks: The shared, ``scratch.training`` and model ``training`` blocks (``collect_training_blocks``).
         augmentation: ``preprocess.augmentation`` settings.
         model_name: The model's name under ``scratch.models``.
@@ -37,14 +40,15 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
     Returns:
         The trained model, its per-epoch history and a training summary.
     """
-    seed = merge_training_config(*training_blocks).get("seed")
+    settings = load_settings(ScratchModelSettings, model_settings, f"scratch.models.{model_name}")
+    seed = training_settings(training_blocks, f"scratch.{model_name}").seed
     model = create_scratch_model(
-        model_settings.get("architecture", model_name),
+        settings.architecture_of(model_name),
         input_shape=tuple(images_train["images"].shape[1:]),
         num_classes=len(class_names),
         augmentation=build_augmentation(augmentation, seed=seed),
         seed=seed,
-        input_size=model_settings.get("input_size"),
-        **(model_settings.get("options") or {}),
+        input_size=settings.input_size,
+        **(settings.options or {}),
     )
     return train_model(model, images_train, images_val, training_blocks, f"scratch.{model_name}")

@@ -8,6 +8,9 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from image_classification.config import load_settings
+from image_classification.data.settings import SelectionSettings, SplitSettings
+
 logger = logging.getLogger(__name__)
 
 # Each class needs one image in test, one in validation and one in train.
@@ -19,15 +22,17 @@ def select_classes(manifest: pd.DataFrame, selection: dict[str, Any]) -> pd.Data
 
     Args:
         manifest: One row per usable image with at least ``path`` and ``label``.
-        selection: ``classes`` (list or null), ``top_n_classes`` (int or null), ``min_images_per_class`` (int or null).
+        selection: ``split.selection``, read as ``SelectionSettings``: ``classes`` (list or null),
+            ``top_n_classes`` (int or null), ``min_images_per_class`` (int or null).
 
     Returns:
         The rows of the selected classes.
     """
+    settings = load_settings(SelectionSettings, selection, "split.selection")
     counts = manifest["label"].value_counts()
     chosen = counts.index.tolist()
-    if selection.get("classes"):
-        wanted = [str(name) for name in selection["classes"]]
+    if settings.classes:
+        wanted = [str(name) for name in settings.classes]
         missing = sorted(set(wanted) - set(chosen))
         if missing:
             raise ValueError(
@@ -35,12 +40,12 @@ def select_classes(manifest: pd.DataFrame, selection: dict[str, Any]) -> pd.Data
                 f"Available: {sorted(chosen)}."
             )
         chosen = wanted
-    if selection.get("min_images_per_class"):
-        chosen = [name for name in chosen if counts[name] >= selection["min_images_per_class"]]
-    if selection.get("top_n_classes"):
+    if settings.min_images_per_class:
+        chosen = [name for name in chosen if counts[name] >= settings.min_images_per_class]
+    if settings.top_n_classes:
         # Ties broken by name so the choice is reproducible.
         ranked = sorted(chosen, key=lambda name: (-counts[name], name))
-        chosen = ranked[: selection["top_n_classes"]]
+        chosen = ranked[: settings.top_n_classes]
     if not chosen:
         raise ValueError(
             "split.selection left no class: lower split.selection.min_images_per_class or widen "
@@ -101,25 +106,26 @@ def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
 
     Args:
         selected: Manifest rows of the selected classes.
-        config: ``test_fraction`` (0.05 gives the 95/5 split), ``val_fraction``, ``seed``, optional
-            ``cross_validation`` (null, or ``folds`` and ``fold``).
+        config: ``params:split``, read as ``SplitSettings``: ``test_fraction`` (0.05 gives the 95/5 split),
+            ``val_fraction``, ``seed``, ``cross_validation`` (null, or ``folds`` and ``fold``).
 
     Returns:
         The rows with a ``split`` column in {train, val, test}, and the sorted class names (label index = position).
     """
-    test_fraction, val_fraction = float(config["test_fraction"]), float(config["val_fraction"])
-    cross_validation = config.get("cross_validation")
+    settings = load_settings(SplitSettings, config, "split")
+    test_fraction, val_fraction, seed = settings.test_fraction, settings.val_fraction, settings.seed
+    cross_validation = settings.cross_validation
     if cross_validation:
         test_fraction = 1 / cross_validation.get("folds", 0) if cross_validation.get("folds") else 0.0
     _check_stratifiable(selected["label"], test_fraction, val_fraction)
     if cross_validation:
-        rest, test = _test_fold(selected, cross_validation, config["seed"])
+        rest, test = _test_fold(selected, cross_validation, seed)
     else:
         rest, test = train_test_split(
-            selected, test_size=test_fraction, stratify=selected["label"], random_state=config["seed"]
+            selected, test_size=test_fraction, stratify=selected["label"], random_state=seed
         )
     train, val = train_test_split(
-        rest, test_size=val_fraction, stratify=rest["label"], random_state=config["seed"]
+        rest, test_size=val_fraction, stratify=rest["label"], random_state=seed
     )
     splits = pd.concat(
         [train.assign(split="train"), val.assign(split="val"), test.assign(split="test")],

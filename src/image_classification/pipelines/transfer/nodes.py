@@ -10,9 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.settings import TransferModelSettings
 from image_classification.models.transfer import build_transfer_model, extract_features, head_model
-from image_classification.training import merge_training_config, train_model
+from image_classification.pipelines.per_model import training_settings
+from image_classification.training import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -26,27 +29,30 @@ def build_transfer_classifier(
     model_settings: dict[str, Any],
     augmentation: dict[str, Any],
     training_blocks: TrainingBlocks,
+    model_name: str = "<name>",
 ) -> keras.Model:
     """The untrained classifier: augmentation, the backbone's preprocessing, the frozen backbone, pooling, head.
 
     Args:
         images_train: Training bundle (its image shape sets the model's input).
         class_names: Sorted class names.
-        model_settings: ``backbone``, ``weights`` (``imagenet``, null or a file path), ``pooling``, ``head``, and
-            optionally ``seed``.
+        model_settings: ``transfer.models.<name>``, read as ``TransferModelSettings``: ``backbone``, ``weights``
+            (``imagenet``, null or a file path), ``pooling``, ``head``, and optionally ``seed``.
         augmentation: ``preprocess.augmentation`` settings.
         training_blocks: The model's training blocks; their ``seed`` unless ``model_settings`` sets one.
+        model_name: The model's name under ``transfer.models`` (names its settings in errors).
     """
-    seed = model_settings.get("seed", merge_training_config(*training_blocks).get("seed"))
+    settings = load_settings(TransferModelSettings, model_settings, f"transfer.models.{model_name}")
+    seed = settings.seed if settings.seed is not None else training_settings(training_blocks, f"transfer.{model_name}").seed
     if seed is not None:  # the head's initial weights, whatever ran before in this process
         keras.utils.set_random_seed(int(seed))
     return build_transfer_model(
-        model_settings["backbone"],
+        settings.backbone,
         input_shape=tuple(images_train["images"].shape[1:]),
         num_classes=len(class_names),
-        weights=model_settings.get("weights", "imagenet"),
-        head_config=model_settings.get("head") or {},
-        pooling=model_settings.get("pooling", "avg"),
+        weights=settings.weights,
+        head_config=settings.head or {},
+        pooling=settings.pooling,
         augmentation=build_augmentation(augmentation, seed=seed),
     )
 
@@ -56,6 +62,7 @@ def extract_backbone_features(
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
+    model_name: str = "<name>",
 ) -> dict[str, np.ndarray]:
     """Runs the frozen backbone once over train and validation images (the seeds' 'bottleneck features').
 
@@ -64,12 +71,13 @@ def extract_backbone_features(
         images_train: Training bundle.
         images_val: Validation bundle.
         training_blocks: The model's training blocks; their ``batch_size`` is the extraction's.
+        model_name: The model's name under ``transfer.models`` (names its settings in errors).
 
     Returns:
         ``train_features``, ``train_labels``, ``val_features``, ``val_labels`` and ``extraction_seconds``.
     """
     started = time.perf_counter()
-    batch_size = int(merge_training_config(*training_blocks).get("batch_size") or 32)
+    batch_size = training_settings(training_blocks, f"transfer.{model_name}").batch_size
     features = {
         "train_features": extract_features(classifier, images_train["images"], batch_size),
         "train_labels": images_train["labels"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node
 
 from image_classification.models.transfer import MODES
@@ -20,7 +22,7 @@ def _one_model(name: str, mode: str) -> Pipeline:
     if mode not in MODES:
         raise ValueError(f"transfer.models.{name}.mode '{mode}' is unknown. Allowed: {', '.join(MODES)}.")
     build = node(
-        build_transfer_classifier,
+        update_wrapper(partial(build_transfer_classifier, model_name=name), build_transfer_classifier),
         inputs=["images_train", "class_names", "params:model", "params:augmentation", "training_blocks"],
         outputs="untrained_model",
         name="build_transfer_classifier",
@@ -28,7 +30,7 @@ def _one_model(name: str, mode: str) -> Pipeline:
     if mode == "feature_extraction":
         steps = [
             node(
-                extract_backbone_features,
+                update_wrapper(partial(extract_backbone_features, model_name=name), extract_backbone_features),
                 inputs=["untrained_model", "images_train", "images_val", "training_blocks"],
                 outputs="features",
                 name="extract_backbone_features",

@@ -1,0 +1,126 @@
+"""The generic typed-settings reader every library's settings class uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pytest
+
+from image_classification.config import load_settings, read_blocks, read_settings, setting_keys
+from image_classification.models.settings import (
+    MODEL_SETTINGS,
+    ScratchModelSettings,
+    TransferModelSettings,
+)
+from image_classification.reporting.settings import ReportSettings
+
+
+@dataclass(frozen=True)
+class Example:
+    count: int = 3
+    ratio: float = 0.5
+    name: str = "Adam"
+    flag: bool = True
+    sizes: list[int] | None = None
+    extra: dict[str, Any] | None = None
+    start: int | str | None = None
+    anything: Any = None
+
+    WHAT: ClassVar[str] = "example setting"
+    LOWERCASE: ClassVar[tuple[str, ...]] = ("name",)
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [("count", self.count >= 1, "at least 1"), ("ratio", 0 <= self.ratio <= 1, "between 0 and 1")]
+
+
+def test_defaults_and_keys() -> None:
+    settings, problems = read_settings(Example, None, "example")
+    assert problems == [] and settings == Example()
+    assert setting_keys(Example)[:3] == ("count", "ratio", "name")
+
+
+def test_values_are_converted_and_kept() -> None:
+    block = {"count": 4.0, "ratio": 1, "name": "ADAMW", "sizes": [1, 2], "extra": {"a": 1}, "start": 7, "anything": [1]}
+    settings, problems = read_settings(Example, block, "example")
+    assert problems == []
+    assert (settings.count, settings.ratio, settings.name, settings.start) == (4, 1.0, "adamw", 7)
+    assert isinstance(settings.count, int) and isinstance(settings.ratio, float)
+    assert settings.sizes == [1, 2] and settings.extra == {"a": 1} and settings.anything == [1]
+    assert read_settings(Example, {"start": "block_1"}, "example")[0].start == "block_1"
+
+
+def test_every_problem_is_named_with_the_block() -> None:
+    block = {"cont": 2, "ratio": None, "flag": "yes", "count": 2.5, "sizes": "1,2", "extra": [1]}
+    settings, problems = read_settings(Example, block, "lib.example")
+    assert settings is None
+    by_name = {problem.parameter: problem.message for problem in problems}
+    assert by_name["lib.example.cont"].startswith("unknown example setting; did you mean 'count'? Allowed: count,")
+    assert by_name["lib.example.ratio"] == "may not be null; remove it to use the default."
+    assert by_name["lib.example.flag"] == "must be true or false."
+    assert by_name["lib.example.count"] == "must be a whole number."
+    assert by_name["lib.example.sizes"] == "must be a list."
+    assert by_name["lib.example.extra"] == "must be a mapping."
+
+
+def test_rules_name_the_block_that_set_the_key_or_the_last_one() -> None:
+    _, problems = read_blocks(Example, [({"count": 0}, "shared"), ({}, "own")])
+    assert [str(problem) for problem in problems] == ["Setting shared.count = 0: must be at least 1."]
+    _, problems = read_blocks(Example, [({}, "shared"), ({"ratio": 2}, "own")])
+    assert [problem.parameter for problem in problems] == ["own.ratio"]
+
+
+def test_a_block_that_is_no_mapping() -> None:
+    _, problems = read_settings(Example, ["count", 3], "example")
+    assert [problem.message for problem in problems] == ["must be a mapping of example settings (or left out)."]
+
+
+def test_load_settings_raises_every_problem() -> None:
+    with pytest.raises(ValueError, match=r"example\.cont .*example\.ratio = 5\.0: must be between 0 and 1"):
+        load_settings(Example, {"cont": 1, "ratio": 5}, "example")
+
+
+def test_report_settings_defaults_are_the_yaml(project_root) -> None:
+    import yaml  # noqa: PLC0415
+
+    report = yaml.safe_load((project_root / "conf/base/parameters_report.yml").read_text())["report"]
+    assert ReportSettings.from_config(report) == ReportSettings()
+    with pytest.raises(ValueError, match="report.batch_siz .*did you mean 'batch_size'"):
+        ReportSettings.from_config({"batch_siz": 8})
+    with pytest.raises(ValueError, match=r"report.confidence = 95.0: must be between 0 and 1"):
+        ReportSettings.from_config({"confidence": 95})
+
+
+def test_model_settings_read_the_base_yaml(project_root) -> None:
+    import yaml  # noqa: PLC0415
+
+    for strategy, cls in MODEL_SETTINGS.items():
+        models = yaml.safe_load((project_root / f"conf/base/parameters_{strategy}.yml").read_text())[strategy]["models"]
+        for name, block in models.items():
+            load_settings(cls, block, f"{strategy}.models.{name}")
+    assert TransferModelSettings(backbone="vgg16").pooling == "avg"
+    assert ScratchModelSettings().architecture_of("basenet") == "basenet"
+
+
+def test_preprocess_settings_defaults_are_the_yaml(project_root) -> None:
+    import yaml  # noqa: PLC0415
+
+    from image_classification.data.settings import PreprocessSettings  # noqa: PLC0415
+
+    preprocess = yaml.safe_load((project_root / "conf/base/parameters_preprocess.yml").read_text())["preprocess"]
+    settings = load_settings(PreprocessSettings, preprocess, "preprocess")
+    assert (settings.image_size, settings.resize_method, settings.workers) == (224, "stretch", None)
+    with pytest.raises(ValueError, match="preprocess.image_size = 4: must be at least 8 pixels"):
+        load_settings(PreprocessSettings, {"image_size": 4}, "preprocess")
+
+
+def test_split_settings_defaults_are_the_yaml(project_root) -> None:
+    import yaml  # noqa: PLC0415
+
+    from image_classification.data.settings import SelectionSettings, SplitSettings  # noqa: PLC0415
+
+    split = yaml.safe_load((project_root / "conf/base/parameters_split.yml").read_text())["split"]
+    assert load_settings(SplitSettings, split, "split") == SplitSettings(selection=split["selection"])
+    assert load_settings(SelectionSettings, split["selection"], "split.selection") == SelectionSettings()
+    with pytest.raises(ValueError, match="split.selection.top_n = 5: unknown class selection setting; did you mean"):
+        load_settings(SelectionSettings, {"top_n": 5}, "split.selection")
