@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,15 @@ BUNDLED_PAINTINGS = Path(__file__).resolve().parents[2] / "src" / "image_classif
 
 
 @pytest.fixture(scope="module")
-def tiny_photos() -> Path:
-    """Real images in one folder per class: ../shared's 40 cats and dogs, else the bundled paintings."""
+def tiny_photos(tmp_path_factory) -> Path:
+    """Real images in one folder per class: ../shared's 40 cats and dogs, else two bundled painters (60 paintings)."""
     folder = SHARED_DIR / "datasets" / "cats_dogs_tiny"
-    return folder if folder.is_dir() else BUNDLED_PAINTINGS
+    if folder.is_dir():
+        return folder
+    two_painters = tmp_path_factory.mktemp("two_painters")
+    for painter in ("Monet", "VanGogh"):  # 2 classes, so the benchmarks' small --limit still splits by class
+        shutil.copytree(BUNDLED_PAINTINGS / painter, two_painters / painter)  # copies: ingest follows no symlink
+    return two_painters
 
 
 @pytest.fixture(scope="module")
