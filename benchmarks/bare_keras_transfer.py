@@ -7,8 +7,10 @@ load the preprocessed uint8 arrays, build MobileNetV2 (no top, ImageNet weights 
 (Dense 128 relu, dropout 0.3, softmax) on the features with Adam and balanced class weights, and save the whole
 classifier as ``.keras`` plus its history as JSON. Phase times are printed as one JSON line.
 
-    python benchmarks/bare_keras_transfer.py --train images_train.npz --val images_val.npz --weights W.h5 \
+    python benchmarks/bare_keras_transfer.py --train images_train --val images_val --weights W.h5 \
         --epochs 10 --batch-size 64 --out /tmp/bare
+
+``--train`` / ``--val``: a saved version of the preprocess split (a folder with ``images.npy`` and ``labels.npy``).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def main() -> None:
 
     clock = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
-    with np.load(args.train) as train, np.load(args.val) as val:
-        x_train, y_train, x_val, y_val = train["images"], train["labels"], val["images"], val["labels"]
+    x_train, y_train, x_val, y_val = (np.load(split / f"{name}.npy") for split in (args.train, args.val)
+                                      for name in ("images", "labels"))  # fmt: skip
     size = x_train.shape[1]
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(size, size, 3))
     backbone.load_weights(str(args.weights))

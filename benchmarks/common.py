@@ -283,7 +283,7 @@ def prepare_data(
     splits, class_names = split_dataset(manifest, split_config)
     preprocess = {**project_parameters("preprocess"), "image_size": image_size}
     started = time.perf_counter()
-    train, val, test = build_image_arrays(splits, class_names, preprocess)
+    train, val, test = (bundle.in_memory() for bundle in build_image_arrays(splits, class_names, preprocess))
     return PreparedData(splits, class_names, train, val, test, time.perf_counter() - started, seed)
 
 

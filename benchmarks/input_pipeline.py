@@ -12,17 +12,19 @@
 
 Same training images, same image size, same batch size, same augmentation settings (the project's
 ``preprocess.augmentation`` with a horizontal flip), same process. The one-off cost of building the cache is
-reported on its own row.
+reported on its own row. Then what it means for training: seconds per epoch of ``training.fit_model`` (a scratch
+net, validation included) on the same batches with and without the augmentation layers.
 
     python benchmarks/input_pipeline.py                      # cats_vs_dogs_2k, 160 px, batch 32, 2 epochs
     python benchmarks/input_pipeline.py --backend jax          # our way on JAX, the backend GPU machines run
-    python benchmarks/input_pipeline.py --limit 40 --epochs 1 --data ../shared/datasets/cats_dogs_tiny
+    python benchmarks/input_pipeline.py --limit 40 --epochs 1 --fit-epochs 1 --data ../shared/datasets/cats_dogs_tiny
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,61 @@ def time_ways(ways: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, tuple[
     return timings
 
 
+def fit_epoch_seconds(prepared: Any, args: argparse.Namespace, augmentation: dict[str, Any] | None) -> list[float]:
+    """Wall seconds of each epoch of ``fit_model`` (validation included) training the scratch net ``args.fit_model``
+    at the cache's size, with the project's training settings (no early stop), with or without augmentation."""
+    import keras
+
+    from image_classification.models.augmentation import build_augmentation
+    from image_classification.models.scratch import create_scratch_model
+    from image_classification.training import TrainingSettings, fit_model, merge_training_config
+
+    class EpochTimes(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+
+    overrides = {"epochs": args.fit_epochs, "batch_size": args.batch_size, "seed": args.seed, "verbose": 0}
+    quiet = {"early_stopping_patience": None, "reduce_lr_patience": None, "checkpoint_root": None}
+    scratch = common.project_parameters("scratch")
+    settings = TrainingSettings.from_config(
+        merge_training_config(common.project_parameters("training"), scratch.get("training"), overrides, quiet),
+        where="scratch.training",
+    )
+    layers = build_augmentation(augmentation, seed=args.seed) if augmentation else None
+    shape = (args.image_size, args.image_size, 3)
+    model = create_scratch_model(args.fit_model, shape, len(prepared.class_names), layers, seed=args.seed)
+    timer = EpochTimes()
+    fit_model(model, prepared.train, prepared.val, settings, callbacks=[timer])
+    return timer.seconds
+
+
+def steady(seconds: list[float]) -> float:
+    """Median epoch without the first (which also traces and compiles), or the first when it is alone."""
+    return statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+
+
+def fit_table(prepared: Any, args: argparse.Namespace, augmentation: dict[str, Any]) -> str:
+    """Times ``fit_model`` epochs with and without the augmentation layers; the Markdown table of the results."""
+    rows = []
+    for name, settings in (("with augmentation", augmentation), ("without augmentation", None)):
+        print(f"Timing {args.fit_epochs} fit epoch(s) of {args.fit_model} {name} ...", flush=True)  # noqa: T201
+        seconds = fit_epoch_seconds(prepared, args, settings)
+        rows.append([f"{args.fit_model}, {name}", ", ".join(f"{value:.2f}" for value in seconds), f"{steady(seconds):.2f}"])
+    return (
+        f"\n\nWhat it means for training: `fit_model` epochs of `{args.fit_model}` at {args.image_size} px "
+        f"({len(prepared.labels('train'))} training + {len(prepared.labels('val'))} validation images, batch "
+        f"{args.batch_size}; steady = median after the first epoch, which also traces):\n\n"
+        + common.markdown_table(["fit", "epoch times (s)", "s/epoch (steady)"], rows)
+    )
+
+
 WAYS = {
     "baseline": (
         "baseline: seeds' way (Keras ImageDataGenerator)",
@@ -134,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="passes over the training split per way")
     parser.add_argument("--limit", type=int, default=None, help="use about this many images (quick runs)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--fit-model", default="basenet", help="scratch net of the fit timing (default: %(default)s)")
+    parser.add_argument("--fit-epochs", type=int, default=3, help="fit epochs per way (0: no fit timing)")
     parser.add_argument("--results", type=Path, default=None, help="also write the section into this Markdown file")
     parser.add_argument(
         "--backend",
@@ -174,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         args.epochs,
     )
     breakdown = layer_breakdown(ours, augmentation, args.image_size, args.seed)
+    fits = fit_table(prepared, args, augmentation) if args.fit_epochs > 0 else ""
     machine.finish()
 
     rate = {name: count / seconds for name, (seconds, count) in timings.items()}
@@ -223,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     table += "\n\nOur augmentation, one layer at a time (one epoch each, same batches):\n\n" + common.markdown_table(
         ["layer", "settings", "images/s"], breakdown
     )
+    table += fits
     markdown = common.section(
         f"Input pipeline: augmented training batches per second (Keras backend {args.backend})",
         table,

@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     log_file = project / "benchmark.log"
     print(f"Preparing arrays in {project} (kedro run --to-outputs=images_train,images_val,class_names, untimed) ...", flush=True)  # noqa: T201
     sp.kedro_run(project, "--to-outputs=images_train,images_val,class_names", log_file=log_file)
-    train = sp.latest_version(project, "data/05_model_input/images_train.npz")
-    val = sp.latest_version(project, "data/05_model_input/images_val.npz")
+    train = sp.latest_version(project, "data/05_model_input/images_train")
+    val = sp.latest_version(project, "data/05_model_input/images_val")
     class_names = json.loads(sp.latest_version(project, "data/03_primary/class_names.json").read_text())
     transfer = common.project_parameters("transfer")
     head = transfer["models"]["mobilenet_v2"]["head"]

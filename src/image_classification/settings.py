@@ -8,13 +8,15 @@ from kedro.utils import find_kedro_project
 from image_classification.project.hooks import (
     CredentialsToEnvironmentHook,
     DistributionHook,
-    MlflowArtifactsHook,
     ModelPlanHook,
 )
+from image_classification.project.mlflow_runs import MlflowRunsHook
+from image_classification.project.mlflow_store_guard import MlflowStoreHook
 from image_classification.project.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
-HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowArtifactsHook(), RunChecksHook(), DistributionHook())
+HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowRunsHook(), RunChecksHook(), DistributionHook(),
+         MlflowStoreHook())
 
 
 def project_root() -> str:

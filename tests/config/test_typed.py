@@ -13,7 +13,7 @@ from image_classification.models.settings import (
     ScratchModelSettings,
     TransferModelSettings,
 )
-from image_classification.reporting.settings import ReportSettings
+from image_classification.reporting.settings import RegistrySettings, ReportSettings
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,9 @@ def test_report_settings_defaults_are_the_yaml(project_root) -> None:
     import yaml  # noqa: PLC0415
 
     report = yaml.safe_load((project_root / "conf/base/parameters_report.yml").read_text())["report"]
-    assert ReportSettings.from_config(report) == ReportSettings()
+    settings = ReportSettings.from_config(report)
+    assert settings == ReportSettings(registry=report.get("registry"))
+    assert settings.registry_settings() == RegistrySettings()
     with pytest.raises(ValueError, match="report.batch_siz .*did you mean 'batch_size'"):
         ReportSettings.from_config({"batch_siz": 8})
     with pytest.raises(ValueError, match=r"report.confidence = 95.0: must be between 0 and 1"):
@@ -124,3 +126,46 @@ def test_split_settings_defaults_are_the_yaml(project_root) -> None:
     assert load_settings(SelectionSettings, split["selection"], "split.selection") == SelectionSettings()
     with pytest.raises(ValueError, match="split.selection.top_n = 5: unknown class selection setting; did you mean"):
         load_settings(SelectionSettings, {"top_n": 5}, "split.selection")
+
+
+@dataclass(frozen=True)
+class Keyworded:
+    from_: str = "folder"
+
+    WHAT: ClassVar[str] = "labels setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [("from", self.from_ in ("folder", "csv"), "folder or csv")]
+
+
+def test_a_key_that_is_a_python_keyword_is_read_into_its_underscored_field() -> None:
+    assert setting_keys(Keyworded) == ("from",)
+    assert read_settings(Keyworded, {"from": "csv"}, "ingest.labels")[0] == Keyworded(from_="csv")
+    _, problems = read_settings(Keyworded, {"from": "xml", "form": "csv"}, "ingest.labels")
+    assert [str(problem) for problem in problems] == [
+        "Setting ingest.labels.form = 'csv': unknown labels setting; did you mean 'from'? Allowed: from.",
+        "Setting ingest.labels.from = 'xml': must be folder or csv.",
+    ]
+
+
+def test_the_ingest_settings_have_the_keys_the_ingest_code_reads(project_root) -> None:
+    """The run checks read ``ingest`` with these classes; ingest's own code keeps its lists of keys."""
+    import yaml  # noqa: PLC0415
+
+    from image_classification.data.labels import LABEL_SETTINGS  # noqa: PLC0415
+    from image_classification.data.settings import (  # noqa: PLC0415
+        CheckSettings,
+        IngestSettings,
+        LabelSettings,
+        SourceSettings,
+    )
+    from image_classification.data.sources import SOURCE_SETTINGS  # noqa: PLC0415
+    from image_classification.pipelines.ingest.nodes import CHECK_SETTINGS  # noqa: PLC0415
+
+    assert set(setting_keys(SourceSettings)) == set(SOURCE_SETTINGS)
+    assert set(setting_keys(LabelSettings)) == set(LABEL_SETTINGS)
+    assert set(setting_keys(CheckSettings)) == set(CHECK_SETTINGS)
+    ingest = yaml.safe_load((project_root / "conf/base/parameters_ingest.yml").read_text())["ingest"]
+    assert set(ingest) <= set(setting_keys(IngestSettings))
+    for cls, block in ((SourceSettings, "source"), (LabelSettings, "labels"), (CheckSettings, "checks")):
+        load_settings(cls, ingest[block], f"ingest.{block}")

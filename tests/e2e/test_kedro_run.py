@@ -52,9 +52,9 @@ def test_the_run_leaves_manifest_splits_arrays_figures_and_reports(project_run):
         "08_reporting/image_sizes.png",
         "03_primary/splits.parquet",
         "03_primary/class_names.json",
-        "05_model_input/images_train.npz",
-        "05_model_input/images_val.npz",
-        "05_model_input/images_test.npz",
+        "05_model_input/images_train",  # a folder per version: images.npy, labels.npy, arrays.json
+        "05_model_input/images_val",
+        "05_model_input/images_test",
         "08_reporting/augmentation_preview.png",
         "06_models/scratch/basenet.keras",
         "06_models/transfer/mobilenet_v2.keras",
@@ -80,21 +80,26 @@ def test_a_second_run_adds_versions_and_never_overwrites(project_run):
     assert len(_versions(models / "transfer" / "mobilenet_v2.keras")) == 1  # read, not retrained, by --pipeline=finetune
 
 
-def test_mlflow_has_one_run_per_kedro_run_with_params_curves_and_models(project_run):
+def test_mlflow_has_a_parent_run_per_kedro_run_and_a_child_run_per_model(project_run):
     from mlflow.tracking import MlflowClient
 
     workdir, _, _ = project_run
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("image_classification")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-    assert len(runs) == 2
-    full_run = runs[0]
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert len(parents) == 2
+    full_run = parents[0]
+    assert full_run.info.run_name.startswith("default · base · ")
     assert full_run.data.params["transfer.training.epochs"] == "1"
     assert full_run.data.params["preprocess.image_size"] == "64"
-    history = client.get_metric_history(full_run.info.run_id, "transfer.mobilenet_v2.val_accuracy")
+    children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == full_run.info.run_id}
+    assert {"scratch.basenet", "transfer.mobilenet_v2", "finetune.mobilenet_v1_075"} <= set(children)
+    child = children["transfer.mobilenet_v2"]
+    history = client.get_metric_history(child.info.run_id, "val_accuracy")
     assert len(history) == 1 and 0.0 <= history[0].value <= 1.0
-    assert "scratch.basenet.loss" in full_run.data.metrics
-    artifacts = {artifact.path for artifact in client.list_artifacts(full_run.info.run_id, "models")}
-    assert "models/transfer.mobilenet_v2" in artifacts
+    assert 0.0 <= child.data.metrics["test_accuracy"] <= 1.0 and child.data.params["backbone"] == "mobilenet_v2"
+    assert child.outputs.model_outputs, "the child run logs its model as an MLflow model"
     reports = {artifact.path for artifact in client.list_artifacts(full_run.info.run_id, "reports")}
     assert {"reports/comparison.csv", "reports/report.html"} <= reports
+    assert client.get_model_version_by_alias("image_classification", "champion").tags["namespace"] in children

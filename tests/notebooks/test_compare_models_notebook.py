@@ -146,7 +146,7 @@ def test_it_shows_the_comparison_chart_and_every_model_figure(executed_notebook)
     printed = _printed(executed_notebook)
     assert f"Models: {MODEL}" in printed
     for figure in ("learning_curves", "confusion_matrix", "predictions"):
-        assert f"{MODEL}.{figure}_figure (version " in printed
+        assert f"report.{MODEL}.{figure}_figure (version " in printed
     assert "comparison_figure (version " in printed
 
 

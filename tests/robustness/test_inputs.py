@@ -159,3 +159,17 @@ def test_a_stale_part_file_is_restarted_cleanly(tmp_path, file_server):
     download(file_server.url("blob.zip"), dest, sha256=hashlib.sha256(data).hexdigest())
     assert dest.read_bytes() == data and not dest.with_name("blob.zip.part").exists()
     assert file_server.requests == [("blob.zip", f"bytes={len(data) + 10}-"), ("blob.zip", None)]
+
+
+def test_a_huge_image_file_is_skipped_without_being_read(tmp_path):
+    """A 1 GiB file named .png (sparse: no disk used) is refused from its size, before any byte is read."""
+    from image_classification.data.images import MAX_FILE_BYTES, inspect_image
+
+    huge = tmp_path / "huge.png"
+    with huge.open("wb") as stream:
+        stream.truncate(2 * MAX_FILE_BYTES)
+
+    info, problems = inspect_image(huge)
+
+    assert info is None
+    assert problems[0].problem.startswith("file too large: 1,024 MiB, above 512 MiB")

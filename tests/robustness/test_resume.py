@@ -54,7 +54,7 @@ def test_a_killed_training_run_resumes_from_its_last_epoch_in_the_next_run(tmp_p
     folder = str(tmp_path / "checkpoints" / "scratch.basenet")  # <checkpoint_root>/<namespace>
     settings = merge_training_config(shared_training, strategy_training)
     with pytest.raises(KeyboardInterrupt):
-        fit_model(model, train, val, settings, folder, callbacks=[_KilledInSecondEpoch()])
+        fit_model(model, train, val, settings, folder, callbacks=[_KilledInSecondEpoch()], class_names=["h", "v"])
     capfd.readouterr()
 
     # Next run: the pipeline's node with the same parameters picks the backup up.

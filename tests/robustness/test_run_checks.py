@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
@@ -18,17 +20,25 @@ from image_classification.models.backbones import BACKBONES, backbone_layer_name
 from image_classification.models.scratch import SCRATCH_MODELS
 from image_classification.pipelines.finetune.pipeline import create_pipeline as finetune_pipeline
 from image_classification.pipelines.ingest.pipeline import create_pipeline as ingest_pipeline
+from image_classification.pipelines.predict.pipeline import create_pipeline as predict_pipeline
+from image_classification.pipelines.preprocess.pipeline import (
+    create_pipeline as preprocess_pipeline,
+)
 from image_classification.pipelines.report.pipeline import create_pipeline as report_pipeline
 from image_classification.pipelines.scratch.pipeline import create_pipeline as scratch_pipeline
 from image_classification.pipelines.split.pipeline import create_pipeline as split_pipeline
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
 from image_classification.project import model_plan
+from image_classification.project.block_checks import base_blocks
 from image_classification.project.run_checks import (
     RunChecksHook,
     RunParametersError,
+    RunScope,
+    check_run_parameters,
     run_scope,
     validate_run_parameters,
 )
+from image_classification.settings import CONFIG_LOADER_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +130,10 @@ def test_unknown_scratch_architecture_and_option(params):
     message = _problems(params)
     assert "scratch.models.basenet.architecture = 'resnet_tiny': unknown scratch architecture." in message
     assert f"Allowed: {', '.join(sorted(SCRATCH_MODELS))}." in message
-    assert "scratch.models.cnn3_dropout.options" in message and "Allowed: dense_units, dropout." in message
+    assert (
+        "scratch.models.cnn3_dropout.options.dropuot = 0.2: unknown option of 'cnn3_dropout'; did you mean 'dropout'? "
+        "Allowed: dense_units, dropout."
+    ) in message
 
 
 def test_training_settings_are_checked_per_model_after_merging_the_blocks(params):
@@ -184,7 +197,7 @@ def test_transfer_mode_pooling_head_and_missing_weights_file(params, tmp_path):
     assert "transfer.models.mobilenet_v2.mode = 'fine': unknown transfer mode. Allowed: feature_extraction" in message
     assert "transfer.models.mobilenet_v2.pooling = 'mean': unknown pooling. Allowed: avg, max." in message
     assert f"transfer.models.mobilenet_v2.weights = '{tmp_path / 'missing.h5'}': this weights file does not" in message
-    assert "transfer.models.mobilenet_v2.head = {'units': [64]}: Unknown head setting(s) units." in message
+    assert "transfer.models.mobilenet_v2.head.units = [64]: unknown head setting; did you mean 'dense_units'?" in message
 
 
 def test_imagenet_weights_not_cached_is_a_warning_not_an_error(params, tmp_path, monkeypatch, caplog):
@@ -209,7 +222,7 @@ def test_preprocess_settings_are_checked_when_preprocessing(params):
     params["preprocess"]["augmentation"]["flop"] = "horizontal"
     message = _problems(params)
     assert "preprocess.resize_method = 'squash': unknown resize method. Allowed: stretch, pad, center_crop." in message
-    assert "preprocess.augmentation" in message and "Unknown augmentation setting(s) ['flop']" in message
+    assert "preprocess.augmentation.flop = 'horizontal': unknown augmentation setting; did you mean 'flip'?" in message
 
 
 def test_every_problem_is_reported_at_once(params):
@@ -234,10 +247,13 @@ def test_every_problem_is_reported_at_once(params):
 def test_only_the_strategies_in_the_run_are_checked(plan):
     plan["transfer"]["models"]["mobilenet_v2"]["backbone"] = "resnet5000"
     plan["preprocess"]["image_size"] = 4
-    # Neither ingest/split nor the report (which shares the model namespaces) trains or preprocesses anything.
+    # Neither ingest/split nor the report (which shares the model namespaces) trains anything.
     for pipeline in (ingest_pipeline() + split_pipeline(), report_pipeline(["transfer.mobilenet_v2"])):
         assert not any(run_scope(pipeline).models.values())
-        validate_run_parameters(plan, pipeline)
+    validate_run_parameters(plan, ingest_pipeline() + split_pipeline())
+    # The report reads preprocess (how its served models decode images), not the models' settings.
+    message = _problems(plan, report_pipeline(["transfer.mobilenet_v2"]))
+    assert "preprocess.image_size = 4" in message and "backbone" not in message
     plan["preprocess"]["image_size"] = 32
     validate_run_parameters(plan, scratch_pipeline())
     assert run_scope(scratch_pipeline()).models["scratch"] == ["basenet", "cnn3_dropout"]
@@ -275,3 +291,92 @@ def test_unknown_and_badly_typed_model_settings_are_named_with_a_suggestion(para
     assert "transfer.models.mobilenet_v2.poling = 'max': unknown transfer model setting; did you mean 'pooling'?" in message
     assert "finetune.models.mobilenet_v2.enabled = 'sometimes': must be true or false." in message
     assert "preprocess.worker = 4: unknown preprocess setting; did you mean 'workers'?" in message
+
+
+# Issue 14 case 9: a misspelt key in any block, at any depth, fails before any node with a "did you mean".
+# (block, misspelt key, the key meant); blocks that conf/base leaves null are given one first (see _block).
+MISSPELT_KEYS = [
+    ("", "preprocss", "preprocess"),  # a top-level block: the real one would keep its defaults
+    ("ingest", "sources", "source"),
+    ("ingest.source", "kaggle_slg", "kaggle_slug"),
+    ("ingest.labels", "patern", "pattern"),
+    ("ingest.checks", "min_sid", "min_side"),
+    ("ingest.archive_limits", "max_member", "max_members"),
+    ("split", "test_fracton", "test_fraction"),
+    ("split.selection", "top_n", "top_n_classes"),
+    ("split.cross_validation", "fodl", "fold"),
+    ("preprocess", "image_szie", "image_size"),
+    ("preprocess.augmentation", "zoon", "zoom"),
+    ("training", "optimiser", "optimizer"),
+    ("scratch", "trainng", "training"),
+    ("scratch.training", "learning_rat", "learning_rate"),
+    ("scratch.models.basenet", "optons", "options"),
+    ("scratch.models.cnn3_dropout.options", "dens_units", "dense_units"),
+    ("transfer", "modles", "models"),
+    ("transfer.models.mobilenet_v2", "poling", "pooling"),
+    ("transfer.models.mobilenet_v2.head", "dropuot", "dropout"),
+    ("finetune.models.mobilenet_v2", "unfreeze_form", "unfreeze_from"),
+    ("finetune.models.mobilenet_v2.training", "epocs", "epochs"),
+    ("predict", "topk", "top_k"),
+    ("report", "bootstrap_sample", "bootstrap_samples"),
+    ("report.registry", "alais", "alias"),
+    ("distribution", "stratgy", "strategy"),
+]
+_FILLED = {"split.cross_validation": {"folds": 5}, "scratch.models.cnn3_dropout.options": {}}
+
+
+def _block(parameters: dict, path: str) -> dict:
+    """The mapping at dotted ``path`` (the top level for ""), filled in where conf/base leaves it null."""
+    block = parameters
+    for depth, key in enumerate(path.split(".") if path else []):
+        if block.get(key) is None:
+            block[key] = copy.deepcopy(_FILLED.get(".".join(path.split(".")[: depth + 1]), {}))
+        block = block[key]
+    return block
+
+
+@pytest.mark.parametrize(("path", "misspelt", "meant"), MISSPELT_KEYS, ids=[f"{p}.{k}".lstrip(".") for p, k, _ in MISSPELT_KEYS])
+def test_a_misspelt_key_in_any_block_is_named_with_a_suggestion(params, path, misspelt, meant):
+    _block(params, path)[misspelt] = 1
+    with pytest.raises(RunParametersError) as caught:
+        validate_run_parameters(params)
+    name = f"{path}.{misspelt}".lstrip(".")
+    assert [problem.parameter for problem in caught.value.problems] == [name]  # only the typo, nothing else
+    assert f"- {name} = 1: unknown " in str(caught.value) and f"did you mean '{meant}'? Allowed: " in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "misspelt", "pipeline"),
+    [
+        ("split", "test_fracton", split_pipeline),
+        ("split.selection", "top_n", split_pipeline),
+        ("preprocess", "image_szie", preprocess_pipeline),
+        ("scratch.models.basenet", "optons", scratch_pipeline),
+        ("ingest.labels", "patern", ingest_pipeline),
+        ("predict", "top_kk", predict_pipeline),
+    ],
+)
+def test_the_issue_examples_fail_the_pipeline_that_reads_them_before_any_node(plan, path, misspelt, pipeline):
+    """The run checks look at the blocks the pipeline's nodes read (``params:split.selection`` reads ``split``)."""
+    _block(plan, path)[misspelt] = 1
+    with pytest.raises(RunParametersError, match=re.escape(f"{path}.{misspelt} = 1: unknown")):
+        RunChecksHook().before_pipeline_run({}, pipeline(), DataCatalog({"parameters": MemoryDataset(plan)}))
+
+
+def test_the_allowed_blocks_are_the_parameters_files_of_conf_base(project_root):
+    """One conf/base/parameters_<block>.yml per block, holding that block only: what the top-level check relies on."""
+    blocks = base_blocks(project_root / "conf")
+    for block in blocks:
+        content = yaml.safe_load((project_root / "conf" / "base" / f"parameters_{block}.yml").read_text())
+        assert list(content) == [block], f"parameters_{block}.yml should define `{block}:` only"
+    assert {"ingest", "split", "preprocess", "training", "predict", "report", "distribution"} <= set(blocks)
+
+
+@pytest.mark.parametrize("profile", sorted(
+    path.name for path in (Path(__file__).parents[2] / "conf").iterdir() if path.name not in ("base", "local")
+))
+def test_every_profile_passes_the_block_checks(profile, project_root):
+    """Every data-set profile names only keys and values the blocks accept (the models are tested in profiles/)."""
+    loader = OmegaConfigLoader(str(project_root / "conf"), env=profile, **CONFIG_LOADER_ARGS)
+    scope = RunScope({strategy: [] for strategy in model_plan.STRATEGIES}, preprocess=True)
+    assert check_run_parameters(loader["parameters"], scope, base_blocks(project_root / "conf")) == []

@@ -11,6 +11,16 @@ from image_classification.config.typed import (
     read_settings,
     setting_keys,
     settings_from,
+    unknown_keys,
 )
 
-__all__ = ["SettingProblem", "load_settings", "raise_for", "read_blocks", "read_settings", "setting_keys", "settings_from"]
+__all__ = [
+    "SettingProblem",
+    "load_settings",
+    "raise_for",
+    "read_blocks",
+    "read_settings",
+    "setting_keys",
+    "settings_from",
+    "unknown_keys",
+]

@@ -8,11 +8,16 @@ them, ``| None`` for nullable ones). It may also define:
   rule becomes "must be <expected>.";
 * ``LOWERCASE: ClassVar[tuple[str, ...]]``: string fields read case-insensitively (stored lowercased);
 * ``WHAT: ClassVar[str]``: how the settings are called in messages (``"training setting"``); ``"setting"`` by default.
+
+A key that is a Python keyword (``ingest.labels.from``) is the field of that name with a trailing underscore
+(``from_``); messages and ``setting_keys`` use the key as written in the YAML.
 """
 
 from __future__ import annotations
 
 import difflib
+import keyword
+import numbers
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -38,8 +43,26 @@ class SettingProblem(NamedTuple):
 
 
 def setting_keys(cls: type) -> tuple[str, ...]:
-    """The keys a settings block of ``cls`` may have: its dataclass fields, in order."""
-    return tuple(field.name for field in fields(cls))
+    """The keys a settings block of ``cls`` may have: its dataclass fields, in order (``from_`` read as ``from``)."""
+    return tuple(_key(field.name) for field in fields(cls))
+
+
+def unknown_keys(
+    block: Mapping[str, Any], keys: Sequence[str], where: str, what: str = "setting"
+) -> list[SettingProblem]:
+    """A problem for each key of ``block`` not in ``keys``, with a "did you mean" when one is close.
+
+    For blocks read without a settings class (an architecture's options, a head, the augmentation layers, the top
+    level of the parameters, whose ``where`` is "").
+    """
+    problems = []
+    for key, value in block.items():
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), list(keys), n=1) or _prefixed(str(key), keys)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            message = f"unknown {what}; {hint}Allowed: {', '.join(keys) or 'none'}."
+            problems.append(SettingProblem(f"{where}.{key}" if where else str(key), value, message))
+    return problems
 
 
 def read_settings(cls: type[S], block: Mapping[str, Any] | None, where: str) -> tuple[S | None, list[SettingProblem]]:
@@ -100,15 +123,12 @@ def settings_from(
         if block is not None and not isinstance(block, Mapping):
             problems.append(SettingProblem(where, block, f"must be a mapping of {what}s (or left out)."))
             continue
+        problems += unknown_keys(block or {}, keys, where, what)
         for key, value in (block or {}).items():
             if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1) or _prefixed(str(key), keys)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                message = f"unknown {what}; {hint}Allowed: {', '.join(keys)}."
-                problems.append(SettingProblem(f"{where}.{key}", value, message))
                 continue
             try:
-                values[key] = _converted(value, hints[key], key in getattr(cls, "LOWERCASE", ()))
+                values[_field(key)] = _converted(value, hints[_field(key)], key in getattr(cls, "LOWERCASE", ()))
                 origin[key] = where
             except ValueError as error:
                 problems.append(SettingProblem(f"{where}.{key}", value, str(error)))
@@ -117,7 +137,7 @@ def settings_from(
     unset_where = blocks[-1][1] if blocks else what
     rules = settings.rules() if hasattr(settings, "rules") else []
     problems += [
-        SettingProblem(f"{origin.get(key, unset_where)}.{key}", getattr(settings, key), f"must be {expected}.")
+        SettingProblem(f"{origin.get(key, unset_where)}.{key}", getattr(settings, _field(key)), f"must be {expected}.")
         for key, valid, expected in rules
         if not valid and key not in flagged
     ]
@@ -128,6 +148,17 @@ def raise_for(problems: Sequence[Any]) -> None:
     """One ValueError listing every problem, if there are any."""
     if problems:
         raise ValueError(" ".join(str(problem) for problem in problems))
+
+
+def _key(field_name: str) -> str:
+    """The YAML key of a field: ``from_`` -> ``from``."""
+    stripped = field_name.removesuffix("_")
+    return stripped if field_name.endswith("_") and keyword.iskeyword(stripped) else field_name
+
+
+def _field(key: str) -> str:
+    """The field of a YAML key: ``from`` -> ``from_``."""
+    return f"{key}_" if keyword.iskeyword(key) else key
 
 
 def _prefixed(key: str, keys: Sequence[str]) -> list[str]:
@@ -155,6 +186,10 @@ def _converted(value: Any, kinds: tuple[type, ...], lowercase: bool = False) -> 
     kinds = tuple(kind for kind in kinds if kind is not type(None))
     if object in kinds:
         return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # NumPy's too (a served model's params)
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, float | bool):
+        value = float(value)
     for kind in kinds:  # a value already of an allowed type is kept as it is (an int stays an int in int | str)
         if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
             return value.lower() if lowercase and isinstance(value, str) else value

@@ -1,29 +1,50 @@
 """Safe, atomic, idempotent extraction of ``.zip`` and ``.tar(.gz)`` archives.
 
-Every member is checked before anything is written: a member whose path is absolute, climbs out with ``..``
-("zip slip") or is a link is refused, naming the archive and the member. Extraction goes to a temporary folder next
-to the target that is renamed into place only when complete, and a marker file records the archive's sha256 so a
-second run with the same archive does nothing.
+Every member is checked before it is written: a member whose path is absolute, climbs out with ``..`` ("zip slip")
+or is a link is refused, naming the archive and the member. Windows paths (``train\\cat\\0.bmp``) are read with ``\\``
+as a separator, checked after that. Members are streamed to disk in chunks, counting the bytes actually written
+against ``ingest.archive_limits`` (see :mod:`image_classification.data.archive_limits`), and a damaged or truncated
+archive fails naming the archive and the member. Extraction goes to a staging folder next to the target that is
+renamed into place only when complete (see :mod:`image_classification.data.staging`), and a marker file records the
+archive's sha256 so a second run with the same archive does nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import shutil
 import stat
 import tarfile
-import tempfile
-import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+
+from image_classification.data.archive_limits import (
+    ArchiveLimits,
+    CorruptArchiveError,
+    ExtractionBudget,
+    reading,
+)
+from image_classification.data.staging import atomic_folder
+
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "MARKER_NAME",
+    "ArchiveLimits",
+    "CorruptArchiveError",
+    "UnsafeArchiveError",
+    "atomic_folder",
+    "extract_archive",
+    "file_sha256",
+    "is_archive",
+    "read_marker",
+    "write_marker",
+]
 
 logger = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 #: Hidden, so image listing skips it; records where the folder's content came from.
 MARKER_NAME = ".ingest_source.json"
 
@@ -59,13 +80,16 @@ def write_marker(folder: Path, **provenance: str) -> None:
     (folder / MARKER_NAME).write_text(json.dumps(provenance, indent=2), encoding="utf-8")
 
 
-def extract_archive(archive: str | Path, target: str | Path, origin: str | None = None) -> Path:
+def extract_archive(
+    archive: str | Path, target: str | Path, origin: str | None = None, limits: ArchiveLimits | None = None
+) -> Path:
     """Extracts ``archive`` into ``target`` unless ``target`` already holds this very archive's content.
 
     Args:
         archive: A ``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz`` file.
         target: Folder to create (replaced atomically when it holds another archive's content).
         origin: Where the archive came from (path, URL, Kaggle slug); stored in the marker for humans.
+        limits: The ``ingest.archive_limits``; None for the defaults.
 
     Returns:
         ``target`` as a ``Path``.
@@ -73,7 +97,9 @@ def extract_archive(archive: str | Path, target: str | Path, origin: str | None 
     Raises:
         FileNotFoundError: ``archive`` does not exist.
         UnsafeArchiveError: A member is absolute, escapes with ``..``, or is a link.
-        ValueError: The file is not a readable archive of a supported kind.
+        ArchiveLimitError: The archive unpacks to more than ``limits`` allow.
+        CorruptArchiveError: The archive or a member cannot be read (damaged, truncated, not an archive).
+        ValueError: The file is not of a supported kind.
     """
     archive, target = Path(archive), Path(target)
     if not archive.is_file():
@@ -82,69 +108,76 @@ def extract_archive(archive: str | Path, target: str | Path, origin: str | None 
     if read_marker(target).get("sha256") == checksum:
         logger.info("Reusing %s (already extracted from %s)", target, archive.name)
         return target
+    budget = ExtractionBudget(archive, limits or ArchiveLimits())
     with atomic_folder(target) as staging:
-        _extract_checked(archive, staging)
+        name = archive.name.lower()
+        if name.endswith(".zip"):
+            _extract_zip(archive, staging, budget)
+        elif name.endswith(_TAR_SUFFIXES):
+            _extract_tar(archive, staging, budget)
+        else:
+            raise ValueError(f"{archive}: unsupported archive type; use one of {ARCHIVE_SUFFIXES}.")
         write_marker(staging, origin=origin or str(archive), archive=archive.name, sha256=checksum)
-    logger.info("Extracted %s into %s", archive.name, target)
+    logger.info("Extracted %s into %s (%.1f MB)", archive.name, target, budget.written / 1e6)
     return target
 
 
-@contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yields an empty staging folder beside ``target`` that becomes ``target`` only if the block succeeds.
-
-    An existing ``target`` is swapped out and deleted after the new one is in place; on any error the staging
-    folder is removed and ``target`` is left as it was.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a data set should be readable like any folder
-    try:
-        yield staging
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
-        if target.exists():
-            target.rename(old)
-        try:
-            staging.rename(target)
-        except OSError:
-            if old.exists():
-                old.rename(target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _extract_zip(archive: Path, destination: Path, budget: ExtractionBudget) -> None:
+    with reading(archive, None):
+        bundle = zipfile.ZipFile(archive)
+    with bundle:
+        members = bundle.infolist()
+        if members:
+            budget.count_members(len(members), members[-1].filename)
+        planned = [(info, _member_path(archive, info.filename, _zip_member_is_link(info))) for info in members]
+        for info, relative in planned:  # every member checked above, before anything is written
+            if relative is None:
+                continue
+            path = destination / relative
+            if info.filename.replace("\\", "/").endswith("/"):
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with reading(archive, f"member {info.filename!r}"):
+                source = bundle.open(info)
+            with source, open(path, "wb") as written:
+                budget.copy(source, written, info.filename, compressed_bytes=info.compress_size)
 
 
-def _extract_checked(archive: Path, destination: Path) -> None:
-    name = archive.name.lower()
-    if name.endswith(".zip"):
-        try:
-            with zipfile.ZipFile(archive) as bundle:
-                for member in bundle.infolist():
-                    _check_member(archive, member.filename, is_link=_zip_member_is_link(member))
-                bundle.extractall(destination)
-        except zipfile.BadZipFile as error:
-            raise ValueError(
-                f"{archive} is not a valid zip file ({error}); delete it and download it again."
-            ) from error
-        return
-    if name.endswith((".tar", ".tar.gz", ".tgz")):
-        try:
-            with tarfile.open(archive) as bundle:
-                for member in bundle.getmembers():
-                    _check_member(archive, member.name, is_link=member.issym() or member.islnk())
-                    if not (member.isfile() or member.isdir()):
-                        raise UnsafeArchiveError(
-                            f"Archive {archive} member {member.name!r} is a special file; refused."
-                        )
-                bundle.extractall(destination, filter="data")
-        except tarfile.TarError as error:
-            raise ValueError(
-                f"{archive} is not a valid tar archive ({error}); delete it and download again."
-            ) from error
-        return
-    raise ValueError(f"{archive}: unsupported archive type; use one of {ARCHIVE_SUFFIXES}.")
+def _extract_tar(archive: Path, destination: Path, budget: ExtractionBudget) -> None:
+    """Streams a tar member by member: a ``.tar.gz`` is read once, never decompressed whole to list it first."""
+    with reading(archive, None):
+        bundle = tarfile.open(archive)
+    with bundle:
+        members, count, last = iter(bundle), 0, None
+        while True:
+            with reading(archive, f"the member after {last!r}" if last else "its first member"):
+                member = next(members, None)
+            if member is None:
+                return
+            count, last = count + 1, member.name
+            budget.count_members(count, member.name)
+            relative = _member_path(archive, member.name, is_link=member.issym() or member.islnk())
+            if not (member.isfile() or member.isdir()):
+                raise UnsafeArchiveError(f"Archive {archive} member {member.name!r} is a special file; refused.")
+            if relative is None:
+                continue
+            path = destination / relative
+            if member.isdir():
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with reading(archive, f"member {member.name!r}"):
+                source = bundle.extractfile(member)
+            with source, open(path, "wb") as written:
+                budget.copy(source, written, member.name)
+
+
+def _member_path(archive: Path, member: str, is_link: bool) -> PurePosixPath | None:
+    """The member's path relative to the extraction folder (``\\`` read as ``/``); None for the folder itself."""
+    _check_member(archive, member, is_link)
+    relative = PurePosixPath(member.replace("\\", "/"))
+    return relative if relative.parts else None
 
 
 def _check_member(archive: Path, member: str, is_link: bool) -> None:

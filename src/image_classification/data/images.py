@@ -87,6 +87,11 @@ class ImageProblem:
     action: str
 
 
+# The largest image Pillow decodes by default (89.5 M pixels) is 256 MiB as an uncompressed 24-bit BMP; twice that
+# leaves room for 16-bit and RGBA files. Anything larger is not one photo or painting.
+MAX_FILE_BYTES = 512 * 2**20
+
+
 def inspect_image(
     path: str | Path,
     *,
@@ -182,6 +187,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _read(path: Path) -> bytes:
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # checked before reading: a huge file must never be read into memory whole
+            raise UnreadableImageError(
+                path, f"file too large: {size / 2**20:,.0f} MiB, above {MAX_FILE_BYTES // 2**20} MiB for one image"
+            )
         return path.read_bytes()
     except OSError as error:
         raise UnreadableImageError(path, f"cannot read file: {error.strerror or error}") from error

@@ -7,7 +7,7 @@ Strategies (``ingest.labels.from``):
 * ``filename``: a regular expression with a named group ``label`` applied to the file name
   (``^(?P<label>[^.]+)\\.`` gives ``cat`` for ``cat.12.jpg``).
 * ``csv``: a table with an id column and a label column; an id names a file by its stem (``0a1b`` for ``0a1b.jpg``),
-  by its full name, or by ``id + id_extension``.
+  by its full name, or by ``id + id_extension``; separator and encoding as in :mod:`image_classification.data.label_csv`.
 
 Every file that cannot be labelled, and every CSV id without a file, becomes a :class:`Finding` for the validation
 report instead of an exception.
@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
+from image_classification.data.archives import is_archive
+from image_classification.data.label_csv import read_label_table
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm".split()
@@ -30,7 +31,7 @@ IMAGE_EXTENSIONS = frozenset(
 DEFAULT_PATTERN = r"^(?P<label>[^.]+)\."
 STRATEGIES = ("folder", "filename", "csv")
 LABEL_SETTINGS = tuple(
-    "from pattern csv_path id_column label_column id_extension ignore_dirs".split()
+    "from pattern csv_path id_column label_column id_extension csv_separator csv_encoding ignore_dirs".split()
 )
 # macOS zips carry "__MACOSX/._x.jpg" resource forks that are not images.
 _ALWAYS_IGNORED_DIRS = frozenset({"__MACOSX"})
@@ -53,6 +54,8 @@ class ImageFiles(NamedTuple):
     other_files: Counter
     #: top-most folders without any image file beneath them
     empty_dirs: list[Path]
+    #: archives (.zip, .tar.gz, ...) found among the files: their images are not read
+    archives: list[Path]
 
 
 def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
@@ -65,7 +68,7 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
         ignore_dirs: Folder names to leave out wherever they occur (e.g. an unlabelled ``test`` folder).
 
     Returns:
-        The image files, a count of other files by extension, and the empty folders.
+        The image files, a count of other files by extension, the empty folders and the archives found.
     """
     ignored = _ALWAYS_IGNORED_DIRS | (
         {ignore_dirs} if isinstance(ignore_dirs, str) else set(ignore_dirs)
@@ -74,6 +77,7 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
     others: Counter = Counter()
     folders: list[Path] = []
     with_images: set[Path] = set()
+    archives: list[Path] = []
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ignored)
         folder = Path(current)
@@ -84,6 +88,7 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
                 continue
             if suffix not in IMAGE_EXTENSIONS:
                 others[suffix or name] += 1
+                archives += [folder / name] if is_archive(name) else []
                 continue
             images.append(folder / name)
             ancestor = folder
@@ -94,7 +99,7 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
                 ancestor = ancestor.parent
     empty = {folder for folder in folders if folder not in with_images}
     top_empty = sorted(folder for folder in empty if folder != root and folder.parent not in empty)
-    return ImageFiles(sorted(images, key=lambda p: p.as_posix()), others, top_empty)
+    return ImageFiles(sorted(images, key=lambda p: p.as_posix()), others, top_empty, sorted(archives))
 
 
 def assign_labels(
@@ -131,6 +136,8 @@ def assign_labels(
             id_column=settings.get("id_column", "id"),
             label_column=settings.get("label_column", "label"),
             id_extension=settings.get("id_extension") or "",
+            separator=settings.get("csv_separator") or None,
+            encoding=settings.get("csv_encoding") or "utf-8",
         )
     raise ValueError(f"ingest.labels.from is {strategy!r}; use one of {STRATEGIES}.")
 
@@ -186,7 +193,13 @@ def resolve_csv_path(root: Path, csv_path: str | None) -> Path:
 
 
 def labels_from_csv(
-    files: list[Path], csv_file: Path, id_column: str, label_column: str, id_extension: str = ""
+    files: list[Path],
+    csv_file: Path,
+    id_column: str,
+    label_column: str,
+    id_extension: str = "",
+    separator: str | None = None,
+    encoding: str = "utf-8",
 ) -> tuple[dict[Path, str], list[Finding]]:
     """Labels files from a CSV of ``id -> label``; reports ids without a file and files without an id.
 
@@ -197,12 +210,16 @@ def labels_from_csv(
         label_column: Column holding the class label.
         id_extension: Appended to each id to form the file name (e.g. ``.jpg``); empty to match stems
             or names.
+        separator: The column separator (``ingest.labels.csv_separator``); None sniffs it.
+        encoding: The file's encoding (``ingest.labels.csv_encoding``).
 
     Returns:
         ``(labels, findings)``. A file given two different labels is skipped rather than guessed.
     """
-    table = _read_label_table(csv_file, id_column, label_column)
+    table = read_label_table(csv_file, id_column, label_column, separator, encoding)
     index, findings = _index_files(files, by_name=bool(id_extension))
+    if table.empty:
+        findings.insert(0, _skip(csv_file, "labels CSV has a header but no rows: no image gets a label"))
     labels: dict[Path, str] = {}
     first_label: dict[Path, str] = {}
     mentioned: set[Path] = set()
@@ -229,22 +246,6 @@ def labels_from_csv(
         if file not in mentioned:
             findings.append(_skip(file, f"no id for this file in {csv_file}"))
     return labels, findings
-
-
-def _read_label_table(csv_file: Path, id_column: str, label_column: str) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(csv_file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"Cannot read labels CSV {csv_file}: {error}") from error
-    for setting, column in (("id_column", id_column), ("label_column", label_column)):
-        if column not in table.columns:
-            raise ValueError(
-                f"Labels CSV {csv_file} has no column {column!r} (ingest.labels.{setting}); "
-                f"its columns are {list(table.columns)}."
-            )
-    return table.assign(
-        **{id_column: table[id_column].str.strip(), label_column: table[label_column].str.strip()}
-    )
 
 
 def _index_files(files: list[Path], by_name: bool) -> tuple[dict[str, Path], list[Finding]]:

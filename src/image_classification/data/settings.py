@@ -1,14 +1,22 @@
-"""The split and preprocessing settings (``params:split``, ``params:preprocess``): typed objects and their defaults."""
+"""The ingest, split and preprocessing settings (``params:ingest``, ``params:split``, ``params:preprocess``): typed
+objects and their defaults.
+
+What a value must name (a source type, a labelling strategy) is checked against the registries in ``data.sources``
+and ``data.labels`` by the run checks, so this module imports neither.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from image_classification.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
 from image_classification.data.resize import RESIZE_METHODS
 
 #: Smallest ``preprocess.image_size`` the preprocess node accepts.
 MIN_IMAGE_SIZE = 8
+#: A classifier tells at least two classes apart.
+MIN_CLASSES = 2
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,42 @@ class SelectionSettings:
     WHAT: ClassVar[str] = "class selection setting"
 
     def rules(self) -> list[tuple[str, bool, str]]:
-        """(key, valid, what a valid value is) for every check on the values."""
+        """(key, valid, what a valid value is) for every check on the values; a classifier needs two classes."""
         return [
-            ("top_n_classes", self.top_n_classes is None or self.top_n_classes >= 1, "at least 1, or null"),
+            (
+                "classes",
+                len({str(name) for name in self.classes or ()}) != 1,
+                "at least 2 class names (a classifier needs two classes), or null for all",
+            ),
+            (
+                "top_n_classes",
+                self.top_n_classes is None or self.top_n_classes >= MIN_CLASSES,
+                f"at least {MIN_CLASSES} (a classifier needs two classes), or null",
+            ),
             ("min_images_per_class", (self.min_images_per_class or 0) >= 0, "0 or more, or null"),
+        ]
+
+
+@dataclass(frozen=True)
+class CrossValidationSettings:
+    """``split.cross_validation``: the test split is fold ``fold`` of ``folds`` stratified folds.
+
+    Attributes:
+        folds: Number of folds, at least 2 (required).
+        fold: The fold tested, 0 to ``folds - 1``.
+    """
+
+    folds: int | None = None
+    fold: int = 0
+
+    WHAT: ClassVar[str] = "cross-validation setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        folds = self.folds or 0
+        return [
+            ("folds", folds >= 2, "a whole number of at least 2 (e.g. 5)"),
+            ("fold", folds < 2 or 0 <= self.fold < folds, f"a whole number from 0 to {folds - 1}"),
         ]
 
 
@@ -81,3 +121,136 @@ class SplitSettings:
     cross_validation: dict[str, Any] | None = None
 
     WHAT: ClassVar[str] = "split setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values.
+
+        Whether the fractions leave every class an image in each split depends on the data: ``split_dataset`` checks
+        it, naming the fraction (or both) to change.
+        """
+        return [
+            ("test_fraction", 0 < self.test_fraction < 1, "between 0 and 1 (exclusive), e.g. 0.2"),
+            ("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1 (exclusive), e.g. 0.15"),
+        ]
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``ingest`` (conf/base/parameters_ingest.yml): its sub-blocks, each read by its own class.
+
+    Attributes:
+        source: Where the images come from (``SourceSettings``).
+        labels: How each image gets its class (``LabelSettings``).
+        checks: Which images are skipped as unusable (``CheckSettings``).
+        archive_limits: How much an archive may unpack to (``data.archive_limits.ArchiveLimits``).
+    """
+
+    source: Any = None
+    labels: Any = None
+    checks: Any = None
+    archive_limits: Any = None
+
+    WHAT: ClassVar[str] = "ingest setting"
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """``ingest.source``: the keys ``data.sources.fetch_source`` reads (its ``SOURCE_SETTINGS``).
+
+    Attributes:
+        type: ``bundled``, ``folder``, ``zip``, ``url``, ``kaggle_dataset`` or ``kaggle_competition``.
+        name: Folder created under ``raw_dir`` (for ``bundled``: the data set).
+        raw_dir: Where acquired data sets are written.
+        path: ``folder``: the image folder; ``zip``: the archive.
+        url: ``url``: the archive's address.
+        sha256: ``url``: the archive's expected sha256; null skips the check.
+        kaggle_slug: ``kaggle_dataset``: owner/name; ``kaggle_competition``: name.
+    """
+
+    type: str = "bundled"
+    name: str | None = None
+    raw_dir: str = "data/01_raw"
+    path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    kaggle_slug: str | None = None
+
+    WHAT: ClassVar[str] = "ingest.source setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is): what each source type needs."""
+        needed = {"folder": "path", "zip": "path", "url": "url", "kaggle_dataset": "kaggle_slug",
+                  "kaggle_competition": "kaggle_slug"}.get(self.type)  # fmt: skip
+        name = (self.name or "").strip()
+        return [
+            *(
+                [(needed, bool(getattr(self, needed)), f"set when ingest.source.type is '{self.type}'")]
+                if needed
+                else []
+            ),
+            (
+                "name",
+                self.type == "folder" or (bool(name) and "/" not in name and "\\" not in name and name[0] != "."),
+                "a plain folder name (e.g. impressionists), created in raw_dir",
+            ),
+            (
+                "sha256",
+                self.sha256 is None or (len(self.sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in self.sha256)),
+                "64 hexadecimal digits, or null",
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """``ingest.labels``: the keys ``data.labels.assign_labels`` reads (its ``LABEL_SETTINGS``).
+
+    Attributes:
+        from_: ``folder``, ``filename`` or ``csv`` (the YAML key is ``from``).
+        pattern: ``filename``: a regular expression with a named group ``label``.
+        csv_path: ``csv``: the labels table.
+        id_column: ``csv``: the column naming the image.
+        label_column: ``csv``: the column holding the class.
+        id_extension: ``csv``: appended to ids to form file names.
+        csv_separator: ``csv``: the column separator; null: sniffed from the header.
+        csv_encoding: ``csv``: the file's text encoding.
+        ignore_dirs: Folder names left out anywhere below the images folder.
+    """
+
+    from_: str = "folder"
+    pattern: str | None = None
+    csv_path: str | None = None
+    id_column: str = "id"
+    label_column: str = "label"
+    id_extension: str | None = None
+    csv_separator: str | None = None
+    csv_encoding: str | None = "utf-8"
+    ignore_dirs: list[Any] | None = None
+
+    WHAT: ClassVar[str] = "ingest.labels setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is): what each labelling strategy needs."""
+        return [("csv_path", self.from_ != "csv" or bool(self.csv_path), "set when ingest.labels.from is 'csv'")]
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """``ingest.checks``: which images are skipped (the keys ``build_manifest`` reads).
+
+    Attributes:
+        max_pixels: Images with more pixels are skipped as possible decompression bombs.
+        min_side: Images whose shorter side is below this many pixels are skipped.
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    min_side: int | None = DEFAULT_MIN_SIDE
+
+    WHAT: ClassVar[str] = "ingest.checks setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        return [
+            ("max_pixels", self.max_pixels is None or self.max_pixels >= 1, "a positive number of pixels, or null"),
+            ("min_side", self.min_side is None or self.min_side >= 1, "a positive number of pixels, or null"),
+        ]

@@ -30,6 +30,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from image_classification.data.archives import (
+    ArchiveLimits,
     atomic_folder,
     extract_archive,
     is_archive,
@@ -39,6 +40,7 @@ from image_classification.data.archives import (
 from image_classification.data.downloads import download
 from image_classification.data.kaggle import KINDS as KAGGLE_KINDS
 from image_classification.data.kaggle import download_kaggle_archive
+from image_classification.data.staging import remove_stale_staging
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,9 @@ _DIGIT_SCALE = 4  # 8x8 -> 32x32, large enough for small convnets and for eyes
 
 
 def fetch_source(
-    source: Mapping[str, Any], kaggle_api_factory: Callable[[], Any] | None = None
+    source: Mapping[str, Any],
+    kaggle_api_factory: Callable[[], Any] | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> Path:
     """Acquires the images described by the ``ingest.source`` settings.
 
@@ -59,6 +63,7 @@ def fetch_source(
         source: The ``ingest.source`` parameters (``type``, ``name``, ``raw_dir``, ``path``, ``url``, ``sha256``,
             ``kaggle_slug``).
         kaggle_api_factory: Returns an authenticated Kaggle client; ``None`` for the real one (tests pass a stand-in).
+        limits: The ``ingest.archive_limits`` for archives (zip, url, kaggle); None for the defaults.
 
     Returns:
         The folder holding the images.
@@ -83,19 +88,19 @@ def fetch_source(
             f"{raw_dir}."
         )
     target = raw_dir / name
+    remove_stale_staging(raw_dir)  # also when the data set is reused: a killed run may have left a staging folder
     if kind == "bundled":
         return write_bundled(name, target)
     if kind == "zip":
         archive = Path(_required(source, "path", kind))
         if not archive.is_file():
             raise FileNotFoundError(f"Archive not found: '{archive}'. Check ingest.source.path.")
-        return extract_archive(archive, target, origin=str(archive))
+        return extract_archive(archive, target, origin=str(archive), limits=limits)
     if kind == "url":
-        return fetch_url(_required(source, "url", kind), raw_dir, target, source.get("sha256"))
+        return fetch_url(_required(source, "url", kind), raw_dir, target, source.get("sha256"), limits)
     if kind in KAGGLE_KINDS:
-        return fetch_kaggle(
-            kind, _required(source, "kaggle_slug", kind), raw_dir, target, kaggle_api_factory
-        )
+        slug = _required(source, "kaggle_slug", kind)
+        return fetch_kaggle(kind, slug, raw_dir, target, kaggle_api_factory, limits)
     raise ValueError(f"ingest.source.type is {kind!r}; use one of {SOURCE_TYPES}.")
 
 
@@ -212,7 +217,9 @@ def _copy_bundled_images(name: str, target: Path) -> Path:
     return target
 
 
-def fetch_url(url: str, raw_dir: Path, target: Path, sha256: str | None = None) -> Path:
+def fetch_url(
+    url: str, raw_dir: Path, target: Path, sha256: str | None = None, limits: ArchiveLimits | None = None
+) -> Path:
     """Downloads an archive (resumable, checked) into ``raw_dir`` and extracts it into ``target`` (``type: url``)."""
     marker = read_marker(target)
     if marker.get("origin") == url and (not sha256 or marker.get("sha256") == sha256.lower()):
@@ -225,11 +232,16 @@ def fetch_url(url: str, raw_dir: Path, target: Path, sha256: str | None = None) 
             "For a folder of images on disk use type: folder."
         )
     archive = download(url, raw_dir / "downloads" / file_name, sha256=sha256)
-    return extract_archive(archive, target, origin=url)
+    return extract_archive(archive, target, origin=url, limits=limits)
 
 
 def fetch_kaggle(
-    kind: str, slug: str, raw_dir: Path, target: Path, api_factory: Callable[[], Any] | None = None
+    kind: str,
+    slug: str,
+    raw_dir: Path,
+    target: Path,
+    api_factory: Callable[[], Any] | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> Path:
     """Downloads a Kaggle data set or competition zip and extracts it into ``target`` (``type: kaggle_*``).
 
@@ -242,7 +254,7 @@ def fetch_kaggle(
     archive = download_kaggle_archive(
         kind, slug, raw_dir / "downloads" / slug.replace("/", "__"), api_factory
     )
-    return extract_archive(archive, target, origin=origin)
+    return extract_archive(archive, target, origin=origin, limits=limits)
 
 
 def _required(source: Mapping[str, Any], key: str, kind: str) -> str:

@@ -1,12 +1,10 @@
-"""A versioned fsspec file dataset whose saves are atomic: bytes land under a temporary name first.
+"""A versioned fsspec file dataset whose saves are atomic (``atomic_writes``): bytes land under a temporary name first.
 
 A run killed mid-save must never leave a half-written file that a later run loads as the latest version.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any
@@ -19,6 +17,8 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
+
+from image_classification.datasets.atomic_writes import atomic_save
 
 
 class AtomicFileDataset(AbstractVersionedDataset[Any, Any]):
@@ -62,20 +62,14 @@ class AtomicFileDataset(AbstractVersionedDataset[Any, Any]):
             return self._from_bytes(stream.read())
 
     def save(self, data: Any) -> None:
-        save_path = get_filepath_str(self._get_save_path(), self._protocol)
         payload = self._to_bytes(data)
-        parent = os.path.dirname(save_path)
-        temporary_path = f"{parent}/.{os.path.basename(save_path)}.{uuid.uuid4().hex}.tmp"
-        if self._protocol == "file":
-            os.makedirs(parent, exist_ok=True)
         try:
-            with self._fs.open(temporary_path, "wb") as stream:
+            with atomic_save(self) as save_path, self._fs.open(save_path, "wb") as stream:
                 stream.write(payload)
-            self._fs.mv(temporary_path, save_path)
+        except DatasetError:
+            raise
         except Exception as exc:
-            if self._fs.exists(temporary_path):
-                self._fs.rm(temporary_path)
-            raise DatasetError(f"Could not save {type(data).__name__} to '{save_path}': {exc}") from exc
+            raise DatasetError(f"Could not save {type(data).__name__} to '{self._filepath}': {exc}") from exc
         self._invalidate_cache()
 
     def _exists(self) -> bool:

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import zipfile
 from typing import Any
 
 import keras
+from kedro.io.core import get_filepath_str
 
 # Importing the models package registers the project's custom layers for deserialisation.
 import image_classification.models  # noqa: F401
 from image_classification.datasets.atomic_file import AtomicFileDataset
+from image_classification.models.metadata import (
+    METADATA_ENTRY,
+    ModelMetadata,
+    attach_metadata,
+    model_metadata,
+    set_model_source,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class KerasModelDataset(AtomicFileDataset):
     """Saves a ``keras.Model`` with ``model.save`` and loads it with ``keras.saving.load_model``.
+
+    The model's ``models.metadata.ModelMetadata`` (class names, input size, training data fingerprint) travels in
+    the ``.keras`` zip as the extra entry ``image_classification.json``, which Keras itself ignores; on load it is
+    attached to the model again, with the file it was loaded from (``models.metadata.describe_model``).
 
     Unlike kedro-datasets' ``tensorflow.TensorFlowModelDataset`` this never imports TensorFlow, so it works
     on Keras's JAX backend too. Example catalog entry::
@@ -33,6 +49,10 @@ class KerasModelDataset(AtomicFileDataset):
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "model.keras")
             data.save(path)
+            metadata = model_metadata(data)
+            if metadata is not None:
+                with zipfile.ZipFile(path, "a") as archive:
+                    archive.writestr(METADATA_ENTRY, metadata.to_json())
             with open(path, "rb") as stream:
                 return stream.read()
 
@@ -41,7 +61,28 @@ class KerasModelDataset(AtomicFileDataset):
             path = os.path.join(directory, "model.keras")
             with open(path, "wb") as stream:
                 stream.write(payload)
-            return keras.saving.load_model(path, **self._load_args)
+            model = keras.saving.load_model(path, **self._load_args)
+            metadata = _read_metadata(path)
+            if metadata is not None:
+                attach_metadata(model, metadata)
+            return model
+
+    def load(self) -> keras.Model:
+        model = super().load()
+        set_model_source(model, get_filepath_str(self._get_load_path(), self._protocol))
+        return model
+
+
+def _read_metadata(path: str) -> ModelMetadata | None:
+    with zipfile.ZipFile(path) as archive:
+        if METADATA_ENTRY not in archive.namelist():
+            return None
+        text = archive.read(METADATA_ENTRY)
+    try:
+        return ModelMetadata.from_json(text)
+    except ValueError as error:  # the model itself loaded: use it as a model saved without metadata
+        logger.warning("Ignoring the model's metadata: %s", error)
+        return None
 
 
 class SharedKerasModelDataset(KerasModelDataset):

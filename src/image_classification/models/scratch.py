@@ -30,7 +30,8 @@ def register_model(name: str, min_size: int | Callable[[dict[str, Any]], int]) -
 
 
 def _classifier(x: Any, num_classes: int) -> Any:
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 whatever the dtype policy: under mixed precision the softmax and the loss stay in full precision.
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
 @register_model("dense_baseline", min_size=1)

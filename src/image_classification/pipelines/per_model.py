@@ -10,7 +10,10 @@ from kedro.pipeline import Node, Pipeline, node
 
 
 def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:
-    """Per-epoch Keras history in the form kedro-mlflow's ``MlflowMetricsHistoryDataset`` logs (one step per epoch).
+    """Per-epoch Keras history as metric histories (one step per epoch), for the model's MLflow child run.
+
+    ``<ns>.epoch_metrics`` is marked ``mlflow_log: metric_history`` in the catalog: ``project/mlflow_runs.py`` logs
+    it with one ``log_batch`` call per model.
 
     Args:
         history: Metric name -> one value per epoch, e.g. ``{"loss": [0.9, 0.5], "val_accuracy": [0.6, 0.8]}``.

@@ -1,4 +1,7 @@
-"""Project hooks: make the model plan follow the session's parameters; export local credentials."""
+"""Project hooks: make the model plan follow the session's parameters; export local credentials; distribute.
+
+The MLflow hooks (parent and child runs, models, registry) are in ``mlflow_runs.py``.
+"""
 
 from __future__ import annotations
 
@@ -59,43 +62,6 @@ class CredentialsToEnvironmentHook:
 def _local_config_loader(context: KedroContext) -> OmegaConfigLoader:
     conf_source = str(Path(context.project_path) / "conf")
     return OmegaConfigLoader(conf_source=conf_source, env="local", base_env="base", default_run_env="local")
-
-
-class MlflowArtifactsHook:
-    """Logs a saved file to the active MLflow run when its catalog entry says ``metadata.mlflow_artifact_path``.
-
-    kedro-mlflow's ``MlflowArtifactDataset`` gives the wrapped dataset its own save version, which Kedro 1.7's
-    catalog rejects ("All datasets in the catalog must have the same save version"); marking plain versioned
-    datasets and logging the file after Kedro saved it keeps one save version per run.
-    """
-
-    def __init__(self) -> None:
-        self._catalog = None
-
-    @hook_impl
-    def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
-        import mlflow  # imported here so projects without a run pay nothing
-
-        if self._catalog is None or mlflow.active_run() is None:
-            return
-        dataset = self._catalog.get(dataset_name)
-        artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact_path")
-        if not artifact_path:
-            return
-        mlflow.log_artifact(saved_file_path(dataset), artifact_path)
-
-
-def saved_file_path(dataset) -> str:
-    """The local file a (possibly versioned) file dataset has just written in this run."""
-    if getattr(dataset, "_version", None) is not None:
-        path = dataset._get_versioned_path(dataset.resolve_save_version())
-    else:
-        path = dataset._filepath
-    return str(path)
 
 
 class DistributionHook:

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from image_classification.config import settings_from
+from image_classification.config import settings_from, unknown_keys
 from image_classification.models import backbones, heads, scratch
 from image_classification.models.settings import MODEL_SETTINGS
 from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
@@ -36,6 +36,22 @@ class ParameterProblem:
     def __str__(self) -> str:
         return f"{self.parameter} = {self.value!r}: {self.message}"
 
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """``scratch``, ``transfer`` or ``finetune``: the strategy's shared ``training`` overrides and its ``models``."""
+
+    training: Any = None
+    models: Any = None
+
+    WHAT: ClassVar[str] = "strategy setting"
+
+
+def check_strategy_block(parameters: dict[str, Any], strategy: str) -> list[ParameterProblem]:
+    """Unknown keys of ``<strategy>`` (``scratch.trainng`` would leave the strategy's training block unread)."""
+    _, problems = settings_from(StrategySettings, [(parameters.get(strategy), strategy)])
+    return [ParameterProblem(*problem) for problem in problems]
 
 
 def _choices(values: Iterable[Any]) -> str:
@@ -98,12 +114,9 @@ def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None
     options = settings.options or {}
     body = scratch.SCRATCH_MODELS[architecture]
     allowed_options = [p for p in inspect.signature(body).parameters if p not in ("x", "num_classes")]
-    unknown_options = sorted(set(options) - set(allowed_options))
+    unknown_options = unknown_keys(options, allowed_options, f"{where}.options", f"option of '{architecture}'")
     if unknown_options:
-        return [*problems, ParameterProblem(
-            f"{where}.options", options,
-            f"unknown option(s) {unknown_options} for '{architecture}'. Allowed: {_choices(allowed_options) or 'none'}.",
-        )]
+        return [*problems, *(ParameterProblem(*problem) for problem in unknown_options)]
     input_size = settings.input_size  # its type and range: checked by ScratchModelSettings
     if image_size is not None:
         needed = scratch.model_min_size(architecture, **options)
@@ -152,8 +165,11 @@ def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | Non
     pooling = settings.pooling
     if pooling not in POOLING_LAYERS:
         problems.append(unknown(f"{where}.pooling", pooling, POOLING_LAYERS, "pooling"))
+    unknown_head = unknown_keys(settings.head or {}, heads.DEFAULT_HEAD_CONFIG, f"{where}.head", "head setting")
+    problems += [ParameterProblem(*problem) for problem in unknown_head]
     try:
-        heads._checked_config(settings.head)  # noqa: SLF001 - the head's own validation, nothing built
+        if not unknown_head:
+            heads._checked_config(settings.head)  # noqa: SLF001 - the head's own validation, nothing built
     except ValueError as error:
         problems.append(ParameterProblem(f"{where}.head", settings.head, str(error)))
     return problems

@@ -26,11 +26,14 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 
+from image_classification.config import settings_from
+from image_classification.models.predict_settings import PredictSettings
+
 STRATEGIES = ("scratch", "transfer", "finetune")
 #: ``transfer.models.<name>.mode`` when a model does not set it.
 DEFAULT_TRANSFER_MODE = "feature_extraction"
 #: ``predict.top_k`` when it is not set.
-DEFAULT_TOP_K = 3
+DEFAULT_TOP_K = PredictSettings.top_k
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class ModelPlan:
                 for name in enabled["transfer"]
             },
             predict_model=str(predict.get("model") or ""),
-            predict_top_k=int(predict.get("top_k") or DEFAULT_TOP_K),
+            # A bad top_k keeps the default here; the run checks name it before any node runs.
+            predict_top_k=settings_from(PredictSettings, [(predict, "predict")])[0].top_k,
         )
 
     def models(self, strategy: str) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ _TEST_METRICS = [
     "top5_accuracy",
     "macro_f1",
     "log_loss",
+    "tta_accuracy",
 ]
 _SUMMARY_COLUMNS = ["train_time_s", "epochs_run", "trainable_params", "total_params"]
 _METRIC_COLUMNS = [*_TEST_METRICS, "inference_images_per_s"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -23,23 +24,31 @@ from image_classification.reporting.sections import (
     Table,
 )
 
+# Markdown syntax a name could carry into the report: a `|` ends a table cell, `[..](..)` makes a link or image,
+# `*`, `~`, backticks and word-edge `_` format text, a backslash escapes what follows. `<` and `&` are HTML-escaped.
+_MARKDOWN_INLINE = re.compile(r"[\\`*\[\]|~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|(?<!\S)#")
+# At the start of a list item or heading, these would start a nested list, heading or thematic break.
+_MARKDOWN_BLOCK_START = re.compile(r"^(?:[-+]|(\d{1,9})([.)]))(?=\s|$)")
+
 
 def _markdown_text(text: object) -> str:
-    """Text for Markdown: HTML in it is shown, not interpreted; one line."""
-    return html.escape(str(text), quote=False).replace("\n", " ")
+    """Text for Markdown, shown as it is: HTML and Markdown syntax in it are escaped, whitespace made one line."""
+    plain = " ".join(str(text).split())  # a line break in a name would end a table row or list item
+    escaped = _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(0), html.escape(plain, quote=False))
+    return _MARKDOWN_BLOCK_START.sub(
+        lambda match: f"{match.group(1)}\\{match.group(2)}" if match.group(1) else "\\" + match.group(0),
+        escaped,
+    )
 
 
 def markdown_table(frame: pd.DataFrame, left_aligned: Iterable[str] = ()) -> str:
     """GitHub-flavoured Markdown table of a DataFrame; columns are right-aligned unless listed.
 
     A small formatter instead of ``DataFrame.to_markdown``, which needs the optional ``tabulate`` package. Cells are
-    HTML-escaped and their ``|`` backslash-escaped.
+    escaped by ``_markdown_text`` (HTML, ``|`` and other Markdown syntax).
     """
     left = set(left_aligned)
-
-    def cell(value) -> str:
-        return _markdown_text(value).replace("|", r"\|")
-
+    cell = _markdown_text
     header = "| " + " | ".join(cell(column) for column in frame.columns) + " |"
     rule = "|" + "|".join(":---" if column in left else "---:" for column in frame.columns) + "|"
     body = [

@@ -68,14 +68,19 @@ def _count(value) -> str:
 
 
 def comparison_display(comparison: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Human-readable version of the ``compare_models`` table (all cells are strings)."""
+    """Human-readable version of the ``compare_models`` table (all cells are strings).
+
+    The test-time augmentation column is shown only when some model was scored with it (``report.tta``).
+    """
     ci = f"{confidence:.0%} CI"
+    with_tta = "tta_accuracy" in comparison and comparison["tta_accuracy"].notna().any()
     rows = [
         {
             "Model": row["model"],
             "Strategy": row["strategy"],
             "Accuracy": _percent(row["accuracy"]),
             ci: f"{_percent(row['accuracy_ci_low'])} – {_percent(row['accuracy_ci_high'])}",
+            **({"Accuracy with flip TTA": _percent(row["tta_accuracy"])} if with_tta else {}),
             "Top-5": _percent(row["top5_accuracy"]),
             "Macro-F1": _number(row["macro_f1"]),
             "Log loss": _number(row["log_loss"]),

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 from image_classification.config import load_settings
 
+TTA_MODES = (None, "flip")
+
 
 @dataclass(frozen=True)
 class ReportSettings:
@@ -20,6 +22,11 @@ class ReportSettings:
         alpha: Significance level of McNemar's test between the best model of each strategy.
         seed: Seed of the bootstrap, so the report is reproducible.
         grid_images: Test images shown per model in the prediction grid.
+        tta: Test-time augmentation: ``flip`` also scores every model on the mirrored test images, averaging the
+            two predictions (``tta_accuracy``, beside the plain accuracy); null scores the images as they are.
+        gradcam_images: Test images in the Grad-CAM figure of the best transfer or fine-tuned model (half right,
+            half wrong when possible); 0 leaves the figure out.
+        registry: ``report.registry``, read as ``RegistrySettings`` (``registry_settings``).
     """
 
     batch_size: int = 64
@@ -28,6 +35,9 @@ class ReportSettings:
     alpha: float = 0.05
     seed: int = 0
     grid_images: int = 16
+    tta: str | None = "flip"
+    gradcam_images: int = 8
+    registry: dict | None = None
 
     WHAT: ClassVar[str] = "report setting"
 
@@ -38,7 +48,13 @@ class ReportSettings:
         Raises:
             ValueError: Every unknown key (with a "did you mean") and every value of the wrong type or range.
         """
-        return load_settings(cls, config, where)
+        settings = load_settings(cls, config, where)
+        settings.registry_settings(f"{where}.registry")  # its problems now, not at the end of the run
+        return settings
+
+    def registry_settings(self, where: str = "report.registry") -> RegistrySettings:
+        """The ``registry`` block, read and checked."""
+        return load_settings(RegistrySettings, self.registry, where)
 
     def rules(self) -> list[tuple[str, bool, str]]:
         """(key, valid, what a valid value is) for every check on the values."""
@@ -48,4 +64,30 @@ class ReportSettings:
             ("confidence", 0 < self.confidence < 1, "between 0 and 1"),
             ("alpha", 0 < self.alpha < 1, "between 0 and 1"),
             ("grid_images", self.grid_images >= 0, "0 or more"),
+            ("tta", self.tta in TTA_MODES, f"one of {', '.join(str(mode) for mode in TTA_MODES)}"),
+            ("gradcam_images", self.gradcam_images >= 0, "0 or more"),
+        ]
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where a run's best model is registered (``report.registry``), read at the end of every run that reports.
+
+    Attributes:
+        register: Register the best model of the run (false: child runs still log their models).
+        model_name: Registered model name in the MLflow Model Registry.
+        alias: Alias moved to the new version when it beats the holder on the same test split.
+    """
+
+    register: bool = True
+    model_name: str = "image_classification"
+    alias: str = "champion"
+
+    WHAT: ClassVar[str] = "report.registry setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        return [
+            ("model_name", bool(self.model_name.strip()), "a non-empty name"),
+            ("alias", self.alias.isidentifier() and not self.alias.lower().startswith("v"), "a word not like v1"),
         ]

@@ -1,17 +1,55 @@
-"""Training batches fed from the preprocessed uint8 arrays: no image is decoded again during training."""
+"""Training batches fed from the preprocessed uint8 arrays: no image is decoded again during training.
+
+The arrays may be memory-mapped (``np.load(..., mmap_mode="r")``, as the catalog loads the preprocessed splits): a
+batch then reads only its own rows from disk. Pages a process has read stay counted in its resident memory until
+the kernel needs them back, so every ``RELEASE_BYTES`` read the mapping is told they are no longer needed
+(``release_mapped_pages``): resident memory stays about one batch, not the whole split, and the next epoch reads
+them again from the page cache.
+"""
 
 from __future__ import annotations
 
 import math
+import mmap
+from contextlib import suppress
 
 import keras
 import numpy as np
 
+from image_classification.training.distribution import training_replicas
+
+#: Bytes of a memory-mapped split read between two ``release_mapped_pages``.
+RELEASE_BYTES = 256 * 2**20
+
+
+def release_mapped_pages(array: np.ndarray) -> bool:
+    """Drops the pages of a read-only memory-mapped ``array`` from this process's resident memory.
+
+    Safe only because the mapping is read-only: its pages are the file's, and the next read fetches them again (from
+    the page cache, or the disk). Writable mappings and in-memory arrays are left alone.
+
+    Returns:
+        True when pages were released.
+    """
+    if array.flags.writeable:
+        return False
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is None or not hasattr(base, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    with suppress(ValueError, OSError):  # closed, or a platform that refuses: only memory use is at stake
+        base.madvise(mmap.MADV_DONTNEED)
+        return True
+    return False
+
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of in-memory arrays: float32 images (cast per batch) and one-hot float32 labels.
+    """Batches of uint8 arrays, in memory or memory-mapped: float32 images (cast per batch) and one-hot float32 labels.
 
-    With ``shuffle`` the order is redrawn, from a generator seeded with ``seed``, at the start of every epoch.
+    With ``shuffle`` the order is redrawn, from a generator seeded with ``seed``, at the start of every epoch. Shuffled
+    (training) batches split between several devices (``distribution.training_replicas``) leave out the last
+    ``N % devices`` rows of each epoch's order, a different few every epoch, so that every batch splits evenly.
     """
 
     def __init__(
@@ -28,16 +66,24 @@ class ArrayBatches(keras.utils.PyDataset):
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
         self.num_classes, self.batch_size, self.shuffle = num_classes, batch_size, shuffle
         self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(self.labels))
+        replicas = training_replicas() if shuffle else 1
+        self._order = np.arange(len(self.labels) - len(self.labels) % replicas)
+        self._row_bytes = int(np.prod(images.shape[1:], dtype=np.int64)) * images.dtype.itemsize
+        self._read_since_release = 0
 
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        return math.ceil(len(self._order) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         one_hot = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
-        return self.images[rows].astype(np.float32), one_hot
+        images = self.images[rows].astype(np.float32)
+        self._read_since_release += len(rows) * self._row_bytes
+        if self._read_since_release >= RELEASE_BYTES:
+            self._read_since_release = 0
+            release_mapped_pages(self.images)
+        return images, one_hot
 
     def on_epoch_begin(self) -> None:
         if self.shuffle:
-            self._order = self._rng.permutation(len(self.labels))
+            self._order = self._rng.permutation(len(self.labels))[: len(self._order)]

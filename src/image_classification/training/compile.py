@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import keras
 
+from image_classification.training.precision import compute_dtypes, needs_loss_scaling
 from image_classification.training.settings import TrainingSettings
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -45,6 +49,8 @@ def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoc
 
     Returns:
         The same model, compiled. Layers' ``trainable`` flags take effect here, so compile after changing them.
+        A model with float16 layers (``mixed_float16``) gets a ``LossScaleOptimizer``: Keras adds one only when the
+        model object itself was built under that policy, which a head taken out of a classifier was not.
     """
     num_classes = int(model.output_shape[-1])
     metrics: list[Any] = ["accuracy"]
@@ -52,9 +58,24 @@ def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoc
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
     extra = {"momentum": settings.momentum} if settings.optimizer in ("sgd", "rmsprop") else {}
     optimizer = OPTIMIZERS[settings.optimizer](learning_rate=learning_rate_schedule(settings, steps_per_epoch), **extra)
+    if needs_loss_scaling(model):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    _warn_on_precision_mismatch(model, settings)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
         metrics=metrics,
     )
     return model
+
+
+def _warn_on_precision_mismatch(model: keras.Model, settings: TrainingSettings) -> None:
+    """A model keeps the precision it was built (or saved) with: say so when the setting asks for another."""
+    built_mixed = bool(compute_dtypes(model) & {"float16", "bfloat16"})
+    if settings.mixed_precision != built_mixed:
+        logger.warning(
+            "training.mixed_precision is %s, but %s was built %s; a model keeps the precision it was built with "
+            "(fine-tuning keeps the transfer model's): set mixed_precision where the model is built.",
+            str(settings.mixed_precision).lower(), model.name,
+            "with 16-bit layers" if built_mixed else "in float32",
+        )

@@ -6,6 +6,7 @@ memory; a ``PyDataset`` casts one batch at a time to float32 (the model rescales
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -17,19 +18,27 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from image_classification.training.batches import ArrayBatches
+from image_classification.training.checkpoints import (
+    BACKUP_DIR,
+    BEST_MODEL_FILE,
+    architecture_fingerprint,
+    claim_checkpoint_folder,
+    data_fingerprint,
+    run_identity,
+)
 from image_classification.training.compile import compile_model
+from image_classification.training.distribution import distribution_callbacks
 from image_classification.training.settings import (
     TrainingSettings,
     check_training_blocks,
     raise_for,
     training_block_names,
 )
-from image_classification.training.state import TrainingState
+from image_classification.training.state import SafeBackupAndRestore, TrainingState
 
 logger = logging.getLogger(__name__)
 
-BEST_MODEL_FILE = "best.keras"
-BACKUP_DIR = "backup"
+__all__ = ["BACKUP_DIR", "BEST_MODEL_FILE", "balanced_class_weights", "fit_model", "train_model"]
 
 
 def _check_split(name: str, split: dict, model: keras.Model, num_classes: int) -> None:
@@ -70,7 +79,7 @@ def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
 
 
 def _callbacks(
-    settings: TrainingSettings, checkpoint_dir: str | None
+    settings: TrainingSettings, checkpoint_dir: Path | None
 ) -> tuple[TrainingState, list[keras.callbacks.Callback]]:
     """Early stopping, learning-rate reduction and, with ``checkpoint_dir``, best checkpoint and backup."""
     patience = settings.early_stopping_patience
@@ -94,10 +103,10 @@ def _callbacks(
     backup_dir = Path(checkpoint_dir, BACKUP_DIR)
     # The state is written before BackupAndRestore marks the epoch done: a backup never lacks its history.
     state = TrainingState(backup_dir, monitors)
-    return state, [*monitors, state, keras.callbacks.BackupAndRestore(str(backup_dir))]
+    return state, [*monitors, state, SafeBackupAndRestore(str(backup_dir))]
 
 
-def fit_model(
+def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies the run
     model: keras.Model,
     train: dict[str, np.ndarray],
     val: dict[str, np.ndarray],
@@ -105,6 +114,8 @@ def fit_model(
     checkpoint_dir: str | None = None,
     *,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    class_names: Sequence[str] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Compiles ``model`` with ``settings`` and trains it; returns it with the weights of its best epoch.
 
@@ -119,48 +130,71 @@ def fit_model(
         settings: A ``TrainingSettings`` or a ``training`` mapping read with ``TrainingSettings.from_config``.
         checkpoint_dir: When given, the best model is saved to ``<dir>/best.keras`` and the training state to
             ``<dir>/backup/`` after every epoch, so a run interrupted with the same directory resumes from its last
-            finished epoch (Keras removes the backup when training completes).
+            finished epoch (Keras removes the backup when training completes). Only a run of the same model, data,
+            class names and settings is resumed, and a run still training keeps the folder to itself
+            (``training.checkpoints``).
         callbacks: Extra Keras callbacks (e.g. logging), run after the built-in ones.
+        class_names: The class of each output, when known: checked against the model and part of the data
+            fingerprint.
+        identity: Anything else a resumed run must share (e.g. the whole classifier when fitting its head).
 
     Returns:
         The model, its history (metric name -> per-epoch floats, ``learning_rate`` included; a resumed run includes
-        the epochs before the interruption) and a summary ``{train_time_s, epochs_run, trainable_params,
-        total_params}`` (``train_time_s`` of a resumed run includes the epochs finished before the interruption).
+        the epochs before the interruption) and a summary ``{train_time_s, epochs_run, resumed_at_epoch,
+        data_fingerprint, trainable_params, total_params}`` (``train_time_s`` of a resumed run includes the epochs
+        finished before the interruption; ``resumed_at_epoch`` is 0 for a fresh run; ``data_fingerprint`` hashes
+        the train and validation arrays and the class names).
     """
     if not isinstance(settings, TrainingSettings):
         settings = TrainingSettings.from_config(settings)
     num_classes = int(model.output_shape[-1])
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(
+            f"The model has {num_classes} outputs but class_names lists {len(class_names)} classes: "
+            "build it for this class list."
+        )
     _check_split("train", train, model, num_classes)
     _check_split("val", val, model, num_classes)
+    data = data_fingerprint(train, val, class_names=class_names)
+    claim = (
+        contextlib.nullcontext(None)
+        if checkpoint_dir is None
+        else claim_checkpoint_folder(checkpoint_dir, run_identity(model, data, settings.as_dict(), identity))
+    )
 
     keras.utils.set_random_seed(settings.seed)
     train_batches = ArrayBatches(
         train["images"], train["labels"], num_classes, settings.batch_size, shuffle=True, seed=settings.seed
     )
     compile_model(model, settings, steps_per_epoch=len(train_batches))
-    state, built_in = _callbacks(settings, checkpoint_dir)
-    balanced = settings.class_weight == "balanced"
-    start = time.perf_counter()
-    result = model.fit(
-        train_batches,
-        validation_data=ArrayBatches(val["images"], val["labels"], num_classes, settings.batch_size),
-        epochs=settings.epochs,
-        class_weight=balanced_class_weights(np.asarray(train["labels"])) if balanced else None,
-        callbacks=[*built_in, *callbacks],
-        verbose=settings.verbose,
-    )
-    train_time = state.restored_seconds + time.perf_counter() - start
-    model._initial_epoch = None  # noqa: SLF001 - set by BackupAndRestore; would make a later fit skip epochs
-
-    if state.restored and Path(checkpoint_dir, BEST_MODEL_FILE).exists():
-        # The best epoch may predate the interruption, so EarlyStopping may not hold its weights: the checkpoint does.
-        model.load_weights(str(Path(checkpoint_dir, BEST_MODEL_FILE)))
+    with claim as folder:
+        state, built_in = _callbacks(settings, folder)
+        balanced = settings.class_weight == "balanced"
+        start = time.perf_counter()
+        result = model.fit(
+            train_batches,
+            validation_data=ArrayBatches(val["images"], val["labels"], num_classes, settings.batch_size),
+            epochs=settings.epochs,
+            class_weight=balanced_class_weights(np.asarray(train["labels"])) if balanced else None,
+            callbacks=[*built_in, *distribution_callbacks(), *callbacks],
+            verbose=settings.verbose,
+        )
+        train_time = state.restored_seconds + time.perf_counter() - start
+        model._initial_epoch = None  # noqa: SLF001 - set by BackupAndRestore; would make a later fit skip epochs
+        if state.restored and (folder / BEST_MODEL_FILE).exists():
+            # The best epoch may predate the interruption, so EarlyStopping may not hold its weights: the
+            # checkpoint does.
+            model.load_weights(str(folder / BEST_MODEL_FILE))
+    # A run resumed after its last epoch trains none: its history is all restored.
     history = {
-        key: state.restored.get(key, []) + [float(v) for v in values] for key, values in result.history.items()
+        key: state.restored.get(key, []) + [float(v) for v in result.history.get(key, [])]
+        for key in {**state.restored, **result.history}
     }
     summary = {
         "train_time_s": round(train_time, 3),
         "epochs_run": len(history.get("loss", [])),
+        "resumed_at_epoch": len(state.restored.get("loss", [])),
+        "data_fingerprint": data,
         "trainable_params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
         "total_params": int(model.count_params()),
     }
@@ -179,6 +213,8 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
     namespace: str,
     *,
     fit_on: keras.Model | None = None,
+    class_names: Sequence[str] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Merges the ``training`` blocks, fits, and stamps the summary with what was trained.
 
@@ -189,6 +225,8 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
         training_blocks: Shared, strategy and model ``training`` blocks, later ones overriding earlier ones.
         namespace: ``<strategy>.<model>``, e.g. ``finetune.mobilenet_v2``; names the checkpoint folder.
         fit_on: The part of ``model`` to fit when it is not the whole model (the head on cached features).
+        class_names: The class of each output (checked, and part of the fingerprint a resumed run must match).
+        callbacks: Extra Keras callbacks, run after the built-in ones.
 
     Returns:
         ``model``, its history and a summary with ``strategy``, ``model_name``, ``image_size``, the training
@@ -198,7 +236,12 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
     settings, problems = check_training_blocks(list(zip(training_blocks, training_block_names(namespace), strict=True)))
     raise_for(problems)
     checkpoint = str(Path(settings.checkpoint_root) / namespace) if settings.checkpoint_root else None
-    _, history, summary = fit_model(fit_on or model, train, val, settings, checkpoint)
+    # Fitting a head alone: the whole classifier (its backbone) must match too for a backup to be resumed.
+    identity = {"classifier": architecture_fingerprint(model)} if fit_on is not None else None
+    _, history, summary = fit_model(
+        fit_on or model, train, val, settings, checkpoint, callbacks=callbacks, class_names=class_names,
+        identity=identity,
+    )
     summary.update(
         strategy=strategy,
         model_name=model_name,

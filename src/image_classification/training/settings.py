@@ -46,6 +46,8 @@ class TrainingSettings:
         seed: Seeds Python, NumPy and the backend, and the batch order.
         verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch).
         checkpoint_root: Folder for each model's best checkpoint and resume state; null keeps none.
+        mixed_precision: Build the model with 16-bit compute and float32 variables (``training.precision``):
+            ``mixed_float16`` with loss scaling on a GPU, ``mixed_bfloat16`` on CPU; the output stays float32.
     """
 
     epochs: int = 10
@@ -64,6 +66,7 @@ class TrainingSettings:
     seed: int = 42
     verbose: int = 1
     checkpoint_root: str | None = None
+    mixed_precision: bool = False
 
     WHAT: ClassVar[str] = "training setting"
     LOWERCASE: ClassVar[tuple[str, ...]] = ("optimizer", "lr_schedule", "class_weight")

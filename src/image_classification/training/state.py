@@ -1,15 +1,22 @@
 """What an interrupted fit needs besides ``BackupAndRestore``: its history so far, the monitors' best value and the
-training time already spent."""
+training time already spent; and a ``BackupAndRestore`` that survives a backup it cannot restore."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from image_classification.training.checkpoints import BEST_MODEL_FILE
+
+logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.json"
 ELAPSED_FILE = "elapsed.json"  # seconds of training at the end of each finished epoch, counted across interruptions
@@ -41,8 +48,17 @@ class TrainingState(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # The first epoch number is the one BackupAndRestore resumed at (its on_train_begin has run by now).
-        if self._started:
-            return
+        if not self._started:
+            self._restore(epoch)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        # A run killed after its last epoch was backed up resumes with no epoch left to train: no epoch began, so
+        # the history is restored here (BackupAndRestore, after this callback, has not removed it yet).
+        if not self._started:
+            self._restore(self.model._initial_epoch or 0)  # noqa: SLF001 - set by BackupAndRestore
+
+    def _restore(self, epoch: int) -> None:
+        """Reloads the history and time of the ``epoch`` epochs finished before an interruption."""
         self._started = True
         path = self.backup_dir / HISTORY_FILE if self.backup_dir else None
         if epoch == 0 or path is None or not path.exists():
@@ -76,5 +92,42 @@ class TrainingState(keras.callbacks.Callback):
             self._record.setdefault(key, []).append(float(value))
         self._elapsed.append(self.restored_seconds + time.perf_counter() - self._began)
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        (self.backup_dir / HISTORY_FILE).write_text(json.dumps(self._record))
-        (self.backup_dir / ELAPSED_FILE).write_text(json.dumps(self._elapsed))
+        _write_atomically(self.backup_dir / HISTORY_FILE, json.dumps(self._record))
+        _write_atomically(self.backup_dir / ELAPSED_FILE, json.dumps(self._elapsed))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A run killed while writing leaves the previous file, never half of one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that starts fresh, saying so, when the backup cannot be restored.
+
+    Keras loads a backup layer by layer and raises at the end, so a failed restore would leave a model half made of
+    the backup: every variable of the model and its optimizer is put back as it was before the attempt.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not os.path.exists(self._weights_path) and not os.path.exists(self._training_metadata_path):
+            return
+        model, optimizer = self.model, self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        variables = [*model.variables, *(optimizer.variables if optimizer is not None else [])]
+        before = [keras.ops.convert_to_numpy(v) for v in variables]
+        try:
+            super().on_train_begin(logs)
+        except Exception as error:  # noqa: BLE001 - any unreadable or unfitting backup: start fresh
+            for variable, value in zip(variables, before, strict=True):
+                variable.assign(value)
+            model._initial_epoch = None  # noqa: SLF001 - the epoch BackupAndRestore would resume at
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            best = Path(self.backup_dir).parent / BEST_MODEL_FILE
+            best.unlink(missing_ok=True)
+            logger.warning(
+                "The backup in %s cannot be restored (%s: %s); removed it. Training from scratch.",
+                self.backup_dir, type(error).__name__, " ".join(str(error).split())[:300],
+            )

@@ -60,7 +60,7 @@ def _weights(layer: keras.layers.Layer) -> list[np.ndarray]:
 def test_pipeline_reads_the_transfer_model_of_the_same_name() -> None:
     pipeline = create_pipeline(model_names=list(FINETUNE_MODELS))
     assert pipeline.inputs() == {
-        "images_train", "images_val", "params:training", "params:finetune.training",
+        "images_train", "images_val", "class_names", "params:training", "params:finetune.training",
         *(f"params:{strategy}.models.{name}" for strategy in ("transfer", "finetune") for name in FINETUNE_MODELS),
         *(f"transfer.{name}.model" for name in FINETUNE_MODELS),
     }  # fmt: skip

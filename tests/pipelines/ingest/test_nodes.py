@@ -232,6 +232,7 @@ def test_pipeline_structure_and_run(tmp_path):
     }
     assert pipeline.inputs() == {
         "params:ingest.source",
+        "params:ingest.archive_limits",
         "params:ingest.labels",
         "params:ingest.checks",
     }
@@ -248,6 +249,7 @@ def test_pipeline_structure_and_run(tmp_path):
     write_image(tmp_path / "imgs" / "b" / "2.png", color=(0, 9, 9))
     params = {
         "params:ingest.source": {"type": "folder", "path": str(tmp_path / "imgs")},
+        "params:ingest.archive_limits": {},
         "params:ingest.labels": FOLDER,
         "params:ingest.checks": {},
     }

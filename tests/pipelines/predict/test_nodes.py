@@ -134,7 +134,7 @@ def test_request_rows_may_be_data_uris_wrapped_or_invalid():
 def test_decoding_needs_an_image_column_and_a_known_resize_method():
     with pytest.raises(ValueError, match="column 'image'"):
         decode_images(pd.DataFrame({"path": ["x.png"]}), PREPROCESS)
-    with pytest.raises(ValueError, match="preprocess.resize_method 'squash'"):
+    with pytest.raises(ValueError, match="preprocess.resize_method = 'squash'"):
         decode_images(pd.DataFrame({"image": []}), {**PREPROCESS, "resize_method": "squash"})
 
 

@@ -52,9 +52,11 @@ def _mlflow_client(workdir: Path):
 
 
 def _runs_by_name(workdir: Path) -> dict:
+    """Parent runs by the pipelines they ran: run names read ``<pipelines> · <profile> · <start time>``."""
     client = _mlflow_client(workdir)
     experiment = client.get_experiment_by_name("image_classification")
-    return {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    runs = client.search_runs([experiment.experiment_id])
+    return {run.info.run_name.split(" · ")[0]: run for run in runs if "mlflow.parentRunId" not in run.data.tags}
 
 
 def test_predict_writes_a_csv_of_top_3_labels_for_every_image(project):

@@ -1,15 +1,23 @@
-"""Tests for resizing into uint8 arrays and the augmentation preview."""
+"""Tests for resizing into uint8 arrays (streamed to the catalog's memory-mapped folders) and the augmentation
+preview."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+from kedro.io.core import DatasetError
 from matplotlib.figure import Figure
 from PIL import Image
 
 from image_classification.data.resize import resize_image
+from image_classification.datasets import ArrayChunks
+from image_classification.pipelines.preprocess import nodes
 from image_classification.pipelines.preprocess.nodes import build_image_arrays, preview_augmentation
+from image_classification.training.fit import fit_model
 
 CONFIG = {"image_size": 16, "resize_method": "stretch", "workers": 2}
 
@@ -31,7 +39,9 @@ def splits(tmp_path) -> pd.DataFrame:
 
 
 def test_build_image_arrays_gives_uint8_bundles_per_split(splits):
-    train, val, test = build_image_arrays(splits, ["grey", "red"], CONFIG)
+    bundles = build_image_arrays(splits, ["grey", "red"], CONFIG)
+    assert all(isinstance(bundle, ArrayChunks) and bundle.rows == 6 for bundle in bundles)  # nothing decoded yet
+    train, val, test = (bundle.in_memory() for bundle in bundles)
     for bundle in (train, val, test):
         assert bundle["images"].shape == (6, 16, 16, 3)
         assert bundle["images"].dtype == np.uint8
@@ -47,7 +57,7 @@ def test_a_file_broken_after_ingest_is_skipped_not_fatal(splits):
     with open(broken, "wb") as stream:
         stream.write(b"not an image any more")
     train, _, _ = build_image_arrays(splits, ["grey", "red"], CONFIG)
-    assert len(train["labels"]) == 5
+    assert len(train.in_memory()["labels"]) == 5
 
 
 def test_resize_methods_keep_or_ignore_the_aspect_ratio():
@@ -67,6 +77,62 @@ def test_unknown_resize_method_lists_the_allowed_ones(splits):
 
 def test_augmentation_preview_shows_nine_versions(splits):
     train, _, _ = build_image_arrays(splits, ["grey", "red"], CONFIG)
-    figure = preview_augmentation(train, {"flip": "horizontal", "rotation": 0.1})
+    figure = preview_augmentation(train.in_memory(), {"flip": "horizontal", "rotation": 0.1})
     assert isinstance(figure, Figure)
     assert len([axis for axis in figure.axes if axis.has_data() or axis.images]) == 9
+
+
+@pytest.fixture
+def catalog(project_root, tmp_path, monkeypatch) -> DataCatalog:
+    """The project's own ``images_{split}`` entry, saving under ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)  # the catalog's paths are relative to the project folder
+    entries = OmegaConfigLoader(str(project_root / "conf"), default_run_env="local")["catalog"]
+    return DataCatalog.from_config({"images_{split}": entries["images_{split}"]})
+
+
+def test_the_catalog_streams_each_split_to_disk_and_loads_it_memory_mapped(splits, catalog, monkeypatch):
+    monkeypatch.setattr(nodes, "CHUNK_BYTES", 16 * 16 * 3 * 2)  # two images per chunk
+    broken = splits[splits["split"] == "val"]["path"].iloc[0]
+    with open(broken, "wb") as stream:
+        stream.write(b"not an image any more")
+    bundles = build_image_arrays(splits, ["grey", "red"], CONFIG)
+    for split, bundle in zip(("train", "val", "test"), bundles):
+        catalog.save(f"images_{split}", bundle)
+
+    for split, bundle in zip(("train", "val", "test"), bundles):
+        loaded = catalog.load(f"images_{split}")
+        assert isinstance(loaded["images"], np.memmap) and loaded["images"].mode == "r"
+        expected = bundle.in_memory()
+        assert loaded["images"].shape == (5 if split == "val" else 6, 16, 16, 3)  # the broken file is left out
+        np.testing.assert_array_equal(loaded["images"], expected["images"])
+        np.testing.assert_array_equal(loaded["labels"], expected["labels"])
+
+
+def test_a_split_without_images_fails_before_anything_is_decoded(splits):
+    with pytest.raises(ValueError, match="The test split has no image"):
+        build_image_arrays(splits[splits["split"] != "test"], ["grey", "red"], CONFIG)
+
+
+def test_a_split_none_of_whose_images_decodes_fails_when_saved(splits, catalog):
+    for path in splits[splits["split"] == "test"]["path"]:
+        with open(path, "wb") as stream:
+            stream.write(b"broken")
+    _, _, test = build_image_arrays(splits, ["grey", "red"], CONFIG)
+    with pytest.raises(DatasetError, match="The test split has no readable image"):
+        catalog.save("images_test", test)
+    assert not catalog.exists("images_test")
+
+
+def test_memory_mapped_splits_train_for_an_epoch(splits, catalog):
+    train, val, _ = build_image_arrays(splits, ["grey", "red"], CONFIG)
+    catalog.save("images_train", train)
+    catalog.save("images_val", val)
+    train, val = catalog.load("images_train"), catalog.load("images_val")
+    assert isinstance(train["images"], np.memmap)
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])  # fmt: skip
+    settings = {"epochs": 1, "batch_size": 4, "verbose": 0, "early_stopping_patience": None}
+    _, history, summary = fit_model(model, train, val, settings, class_names=["grey", "red"])
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    assert summary["epochs_run"] == 1

@@ -120,3 +120,16 @@ def test_model_comparison_draws_accuracy_with_error_bars_and_macro_f1_for_every_
     assert [label.get_text() for label in axes.get_yticklabels()] == ["transfer.b", "scratch.a"]
     accuracy_bars, f1_bars = [c for c in axes.containers if isinstance(c, BarContainer)]
     assert accuracy_bars.errorbar is not None and f1_bars.errorbar is None
+
+
+def test_grad_cam_examples_are_half_right_half_wrong_and_spread_over_the_test_set():
+    from image_classification.reporting.gradcam_figure import gradcam_figure, pick_examples
+
+    true = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    predicted = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])  # wrong: rows 6 and 7 only
+    picked = pick_examples(true, predicted, per_kind=3)
+    assert picked.tolist() == [0, 4, 9, 6, 7]  # 3 right, spread from first to last; both wrong ones
+    images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    figure = gradcam_figure(images, np.ones((5, 2, 2)), true[picked], predicted[picked], ["a", "b"], "title")
+    titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
+    assert titles[-1] == "predicted a\ntrue b" and len(titles) == 5

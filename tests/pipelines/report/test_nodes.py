@@ -6,10 +6,9 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from image_classification.pipelines.report import nodes
+from image_classification.pipelines.report import mlflow_nodes, nodes
 from image_classification.reporting.comparison import COMPARISON_COLUMNS, STRATEGY_TEST_COLUMNS
 from image_classification.reporting.metrics import classification_metrics
 
@@ -301,21 +300,27 @@ def test_compare_strategies_needs_two_strategies_and_one_test_set():
         )
 
 
-def test_test_metrics_for_mlflow_uses_metrics_history_format_and_skips_missing():
-    comparison = pd.DataFrame(
-        [
-            {
-                "model": "transfer.b",
-                "accuracy": 0.9,
-                "top5_accuracy": float("nan"),
-                "macro_f1": 0.85,
-                "log_loss": 0.3,
-            }
-        ]
-    )
+def test_every_child_run_gets_the_same_metric_names_and_missing_ones_are_left_out():
+    evaluation = {
+        "metrics": {"accuracy": 0.9, "top5_accuracy": None, "macro_f1": 0.85, "log_loss": float("nan"),
+                    "inference_images_per_s": 120.0, "accuracy_ci_low": 0.8},
+    }  # fmt: skip
 
-    assert nodes.test_metrics_for_mlflow(comparison) == {
-        "transfer.b.test_accuracy": {"value": 0.9, "step": 0},
-        "transfer.b.test_macro_f1": {"value": 0.85, "step": 0},
-        "transfer.b.test_log_loss": {"value": 0.3, "step": 0},
+    assert mlflow_nodes.model_test_metrics(evaluation, {"train_time_s": 3.5, "epochs_run": 2}) == {
+        "test_accuracy": 0.9,
+        "test_macro_f1": 0.85,
+        "images_per_s": 120.0,
+        "train_time_s": 3.5,
     }
+
+
+def test_the_test_split_fingerprint_changes_with_images_labels_or_classes():
+    images = {"images": np.zeros((2, 4, 4, 3), np.uint8), "labels": np.asarray([0, 1])}
+    reference = mlflow_nodes.test_split_fingerprint(images, ["a", "b"])
+
+    assert mlflow_nodes.test_split_fingerprint({k: v.copy() for k, v in images.items()}, ["a", "b"]) == reference
+    brighter = {"images": images["images"] + 1, "labels": images["labels"]}
+    swapped = {"images": images["images"], "labels": np.asarray([1, 0])}
+    others = {mlflow_nodes.test_split_fingerprint(brighter, ["a", "b"]), mlflow_nodes.test_split_fingerprint(swapped, ["a", "b"]),
+              mlflow_nodes.test_split_fingerprint(images, ["a", "c"])}  # fmt: skip
+    assert reference not in others and len(others) == 3

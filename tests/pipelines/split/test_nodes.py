@@ -81,3 +81,60 @@ def test_split_pipeline_runs_on_an_in_memory_catalog():
     SequentialRunner().run(create_pipeline(), catalog)
     assert catalog.load("class_names") == ["cat", "dog"]
     assert set(catalog.load("splits")["split"]) == {"train", "val", "test"}
+
+
+def test_a_single_class_stops_the_split_naming_it_and_the_fixes():
+    """Issue 14 case 13: one class would only fail at training ("num_classes must be at least 2")."""
+    with pytest.raises(ValueError) as caught:
+        select_classes(_manifest({"monet": 30}), {})
+    message = str(caught.value)
+    assert "Only one class, 'monet' (30 images), is in the manifest: a classifier needs at least 2" in message
+    assert "Add a second class folder" in message and "check ingest.labels" in message
+
+
+def test_a_selection_that_leaves_one_class_names_the_selection():
+    with pytest.raises(ValueError) as caught:
+        select_classes(_manifest({"monet": 30, "degas": 5}), {"min_images_per_class": 10})
+    message = str(caught.value)
+    assert "Only one class, 'monet' (30 images), is left by split.selection (2 classes in the manifest" in message
+    assert "Widen split.selection" in message and "min_images_per_class=10" in message
+
+
+def test_the_split_pipeline_stops_at_its_first_node_with_one_class():
+    catalog = DataCatalog({
+        "manifest": MemoryDataset(_manifest({"monet": 30})),
+        "params:split.selection": MemoryDataset({}),
+        "params:split": MemoryDataset(SPLIT_CONFIG),
+    })  # fmt: skip
+    with pytest.raises(ValueError, match="Only one class, 'monet'"):
+        SequentialRunner().run(create_pipeline(), catalog)
+    assert not catalog.exists("selected_manifest")  # nothing downstream (preprocess, training) gets an input
+
+
+@pytest.mark.parametrize(
+    ("test_fraction", "val_fraction", "blamed", "not_blamed"),
+    [
+        # 0.99 of 300 images leaves 3 for train and validation: test_fraction is the one to lower, not val_fraction.
+        (0.99, 0.15, "split.test_fraction=0.99 of 300 images leaves 3 for training and validation", "Raise split.val"),
+        (0.2, 0.01, "split.val_fraction=0.01 of the 240 images left after the test split gives a validation split of 3",
+         "Lower split.test_fraction"),
+        (0.5, 0.95, "split.test_fraction=0.5 and split.val_fraction=0.95 leave 7 of 300 images for training", "Raise"),
+    ],
+    ids=["test_fraction-too-large", "val_fraction-too-small", "both-leave-too-few-for-training"],
+)
+def test_fractions_that_leave_a_split_too_small_blame_the_setting_to_change(test_fraction, val_fraction, blamed, not_blamed):
+    manifest = _manifest({f"painter{index}": 30 for index in range(10)})
+    with pytest.raises(ValueError) as caught:
+        split_dataset(manifest, {**SPLIT_CONFIG, "test_fraction": test_fraction, "val_fraction": val_fraction})
+    assert blamed in str(caught.value) and not_blamed not in str(caught.value)
+
+
+def test_a_test_fold_too_small_blames_the_number_of_folds():
+    manifest = _manifest({f"class{index}": 8 for index in range(10)})
+    config = {**SPLIT_CONFIG, "val_fraction": 0.3}
+    splits, _ = split_dataset(manifest, {**config, "cross_validation": {"folds": 4, "fold": 3}})
+    assert (splits["split"] == "test").sum() == 20
+    with pytest.raises(ValueError, match=r"folds=9 of 88 images gives a test split of 10.*Lower split.cross_validation"):
+        split_dataset(_manifest({f"class{index}": 8 for index in range(11)}), {**config, "cross_validation": {"folds": 9}})
+    with pytest.raises(ValueError, match="split.cross_validation.fold = 4: must be a whole number from 0 to 3"):
+        split_dataset(manifest, {**config, "cross_validation": {"folds": 4, "fold": 4}})

@@ -9,6 +9,11 @@ import keras
 import numpy as np
 
 from image_classification.config import load_settings
+from image_classification.models.metadata import (
+    attach_metadata,
+    check_model_classes,
+    training_metadata,
+)
 from image_classification.models.settings import FinetuneModelSettings, TransferModelSettings
 from image_classification.models.transfer import unfreeze_model, unfreeze_point
 from image_classification.training import train_model
@@ -18,6 +23,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     transfer_model: keras.Model,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
+    class_names: list[str],
     model_settings: dict[str, Any],
     transfer_settings: dict[str, Any],
     training_blocks: Sequence[dict[str, Any] | None],
@@ -33,6 +39,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
             unfrozen and trained in place.
         images_train: Training bundle.
         images_val: Validation bundle.
+        class_names: The class list the bundles are labelled with; the transfer model must have been trained on it.
         model_settings: ``finetune.models.<name>``: ``unfreeze_from`` (a layer name or a number of top layers) or
             ``unfreeze_blocks`` (a number of top blocks).
         transfer_settings: ``transfer.models.<name>`` (its backbone gives the default unfreeze point).
@@ -41,12 +48,24 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         model_name: The model's name under ``finetune.models``.
 
     Returns:
-        The fine-tuned model, its per-epoch history and a training summary.
+        The fine-tuned model (carrying its class names: ``models.metadata``), its per-epoch history and a training
+        summary.
+
+    Raises:
+        ValueError: The transfer model was trained on other classes (another split or data set).
     """
+    namespace = f"finetune.{model_name}"
+    check_model_classes(
+        transfer_model, class_names, "the data to fine-tune on",
+        f"Train transfer.{model_name} on this data first (kedro run --pipelines transfer)",
+    )
     settings = load_settings(FinetuneModelSettings, model_settings, f"finetune.models.{model_name}")
     backbone = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").backbone
     start = unfreeze_point(backbone, settings.unfreeze_from, settings.unfreeze_blocks)
     model = unfreeze_model(transfer_model, start)
-    model, history, summary = train_model(model, images_train, images_val, training_blocks, f"finetune.{model_name}")
+    model, history, summary = train_model(
+        model, images_train, images_val, training_blocks, namespace, class_names=class_names
+    )
     summary["unfreeze_from"] = start
+    attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
     return model, history, summary

@@ -12,7 +12,10 @@ from image_classification.pipelines.finetune.nodes import fine_tune_model
 from image_classification.pipelines.per_model import per_model_pipelines, training_node
 from image_classification.project.model_plan import current_model_plan
 
-_INPUTS = ["transfer_model", "images_train", "images_val", "params:model", "params:transfer_model", "training_blocks"]
+_INPUTS = [
+    "transfer_model", "images_train", "images_val", "class_names", "params:model", "params:transfer_model",
+    "training_blocks",
+]  # fmt: skip
 
 
 def _one_model(name: str) -> Pipeline:
@@ -34,7 +37,7 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         "finetune",
         current_model_plan().finetune if model_names is None else model_names,
         _one_model,
-        shared_inputs={"images_train", "images_val"},
+        shared_inputs={"images_train", "images_val", "class_names"},
         parameters=lambda name: {"params:transfer_model": f"params:transfer.models.{name}"},
         model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model"},
     )

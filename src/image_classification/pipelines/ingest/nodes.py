@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from image_classification.config import load_settings
+from image_classification.data.archive_limits import ArchiveLimits
 from image_classification.data.images import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
@@ -20,7 +22,13 @@ from image_classification.data.images import (
     ImageInfo,
     inspect_image,
 )
-from image_classification.data.labels import Finding, assign_labels, find_image_files
+from image_classification.data.labels import (
+    DEFAULT_PATTERN,
+    Finding,
+    assign_labels,
+    find_image_files,
+)
+from image_classification.data.layout import nested_archive_findings, unlabelled_class_findings
 from image_classification.data.sources import fetch_source
 from image_classification.pipelines.ingest.figures import (
     plot_class_counts,
@@ -48,16 +56,19 @@ class NoUsableImagesError(ValueError):
     """Ingest found no image it could use."""
 
 
-def acquire_images(source: dict) -> str:
+def acquire_images(source: dict, archive_limits: dict | None = None) -> str:
     """Gets the data set onto disk (download, extract or generate) as configured in ``ingest.source``.
 
     Args:
         source: The ``ingest.source`` parameters.
+        archive_limits: The ``ingest.archive_limits`` parameters (``max_total_gb``, ``max_members``, ``max_ratio``);
+            None for the defaults.
 
     Returns:
         The folder that holds the images, as a string.
     """
-    return str(fetch_source(source))
+    limits = load_settings(ArchiveLimits, archive_limits, "ingest.archive_limits")
+    return str(fetch_source(source, limits=limits))
 
 
 def build_manifest(
@@ -91,11 +102,13 @@ def build_manifest(
         raise NotADirectoryError(f"Images folder not found: '{root}' (from ingest.source).")
     found = find_image_files(root, labels.get("ignore_dirs") or ())
     labelled, findings = assign_labels(found.images, root, labels)
+    findings += nested_archive_findings(found.archives)
     if labels.get("from", "folder") == "folder":
         findings += [
             Finding(str(d), "empty class folder: no image files in it", SKIPPED)
             for d in found.empty_dirs
         ]
+        findings += unlabelled_class_findings(labelled)
     rows, image_findings = _inspect_all(labelled, checks)
     findings += image_findings + _dropped_classes(labelled, rows, root)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).astype(
@@ -105,7 +118,7 @@ def build_manifest(
     _log_summary(manifest, report, found.other_files)
     if manifest.empty:
         raise NoUsableImagesError(
-            _no_images_message(root, labels, len(found.images), len(labelled), report)
+            _no_images_message(root, labels, len(found.images), len(labelled), report, found.archives)
         )
     return manifest, report
 
@@ -197,12 +210,26 @@ def _log_summary(manifest: pd.DataFrame, report: pd.DataFrame, other_files: Coun
 
 
 def _no_images_message(
-    root: Path, labels: Mapping, n_files: int, n_labelled: int, report: pd.DataFrame
+    root: Path, labels: Mapping, n_files: int, n_labelled: int, report: pd.DataFrame, archives: list[Path]
 ) -> str:
+    strategy = labels.get("from", "folder")
+    hints = {  # only the settings the strategy in use reads
+        "folder": "one folder per class below the images folder; ingest.labels.ignore_dirs leaves folders out",
+        "filename": f"ingest.labels.pattern {labels.get('pattern') or DEFAULT_PATTERN!r}",
+        "csv": f"ingest.labels.csv_path {labels.get('csv_path')!r}, id_column {labels.get('id_column', 'id')!r}, "
+        f"label_column {labels.get('label_column', 'label')!r}, id_extension {labels.get('id_extension') or ''!r}",
+    }
+    inside = ""
+    if archives:
+        names = ", ".join(str(archive) for archive in archives[:3]) + (" ..." if len(archives) > 3 else "")
+        inside = (
+            f" Found {len(archives)} archive(s) inside: {names}. Their images are not read: extract them there, "
+            "or point ingest.source.path at the archive (ingest.source.type: zip)."
+        )
     examples = "\n".join(f"  {r.file}: {r.problem}" for r in report.head(5).itertuples())
     return (
         f"No usable image found under '{root}': {n_files} image files by extension, {n_labelled} of them labelled "
-        f"with ingest.labels.from={labels.get('from', 'folder')!r}. Check ingest.source and ingest.labels"
-        f"{' (pattern ' + repr(labels.get('pattern')) + ')' if labels.get('pattern') else ''}."
+        f"with ingest.labels.from={strategy!r}.{inside} Check ingest.source and ingest.labels"
+        f" ({hints.get(strategy, 'from')})."
         + (f"\nFirst problems:\n{examples}" if examples else "")
     )

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 acquire_images,
-                inputs="params:ingest.source",
+                inputs=["params:ingest.source", "params:ingest.archive_limits"],
                 outputs="ingest_images_root",
                 name="acquire_images",
             ),

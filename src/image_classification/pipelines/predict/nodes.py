@@ -20,10 +20,18 @@ import keras
 import numpy as np
 import pandas as pd
 
+from image_classification.config import load_settings
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.labels import find_image_files
-from image_classification.data.resize import RESIZE_METHODS, resize_image
+from image_classification.data.resize import resize_image
+from image_classification.data.settings import PreprocessSettings
 from image_classification.models.inference import predict_proba
+from image_classification.models.metadata import (
+    class_names_for_prediction,
+    describe_model,
+    input_image_size,
+)
+from image_classification.models.predict_settings import PredictSettings
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +83,9 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[FILE_COLUMN, IMAGE_COLUMN])
 
 
-def decode_images(image_table: pd.DataFrame, preprocess: dict[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
+def decode_images(
+    image_table: pd.DataFrame, preprocess: dict[str, Any], model: keras.Model | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Decodes and resizes each row's image exactly as the training images were (``params:preprocess``).
 
     Rows whose image is missing, not base64 or not a usable image are reported (logged, and a reason in the
@@ -84,27 +94,35 @@ def decode_images(image_table: pd.DataFrame, preprocess: dict[str, Any]) -> tupl
     Args:
         image_table: A column ``image`` (base64 image file bytes) and any others (e.g. ``file``), kept as they are.
         preprocess: The ``preprocess`` parameters: ``image_size``, ``resize_method`` and optionally ``workers``.
+        model: The classifier the images are for: they are resized to the size it takes (the one it was trained
+            at), whatever ``preprocess.image_size`` says now.
 
     Returns:
         ``(pixels, rows)``: uint8 (M, S, S, 3) for the M usable rows in table order, and the table without its
         ``image`` column plus ``problem`` ("" for the usable rows), one row per input row.
 
     Raises:
-        ValueError: The table has no ``image`` column, or ``preprocess.resize_method`` is unknown.
+        ValueError: The table has no ``image`` column, or a ``preprocess`` setting is unknown or invalid (named).
     """
     if IMAGE_COLUMN not in image_table.columns:
         raise ValueError(
             f"The images to classify need a column '{IMAGE_COLUMN}' holding base64-encoded image files; "
             f"got columns {list(image_table.columns)}."
         )
-    size, method = int(preprocess["image_size"]), preprocess["resize_method"]
-    if method not in RESIZE_METHODS:
-        raise ValueError(f"preprocess.resize_method '{method}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}.")
+    settings = load_settings(PreprocessSettings, preprocess, "preprocess")  # types and ranges, named
+    size, method = settings.image_size, settings.resize_method
+    trained_size = input_image_size(model) if model is not None else None
+    if trained_size is not None and trained_size != size:
+        logger.warning(
+            "The model %s was trained on %dx%d images: resizing to that size, not preprocess.image_size %d.",
+            describe_model(model), trained_size, trained_size, size,
+        )
+        size = trained_size
     rows = image_table.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
     names = rows[FILE_COLUMN].astype(str).tolist() if FILE_COLUMN in rows else [f"row {i}" for i in range(len(rows))]
     # load_rgb reads files: each image is written to a scratch file first, so the training decoder is reused as is.
     with TemporaryDirectory(prefix="predict-") as scratch, ThreadPoolExecutor(
-        max_workers=preprocess.get("workers") or None
+        max_workers=settings.workers
     ) as pool:
         decoded = list(
             pool.map(
@@ -153,7 +171,8 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
 
     Args:
         model: A trained classifier (float32 0..255 images in, softmax over ``class_names`` out).
-        class_names: The class names the model was trained with; a label's index is its position.
+        class_names: The current ``class_names``. The labels are the class names the model carries
+            (``models.metadata``); these are used only for a model saved without them (with a warning).
         pixels: uint8 (M, S, S, 3) from :func:`decode_images`.
         rows: One row per input image with ``problem`` ("" for the M usable ones, in order).
         top_k: How many classes to report per image (at most the number of classes).
@@ -164,13 +183,14 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
         probable first; empty for skipped rows.
 
     Raises:
-        ValueError: The model does not match the images' size or the class names, or ``top_k`` is below 1.
+        ValueError: The model does not match the images' size or the class names, or ``top_k`` or ``batch_size`` is
+            not a whole number of at least 1 (named ``predict.top_k``, ``predict.batch_size``).
     """
-    _check_model(model, class_names, pixels)
-    if int(top_k) < 1:
-        raise ValueError(f"predict.top_k must be at least 1, got {top_k}.")
-    k = min(int(top_k), len(class_names))
-    probabilities = predict_proba(model, pixels, batch_size)
+    settings = load_settings(PredictSettings, {"top_k": top_k, "batch_size": batch_size}, "predict")
+    class_names = class_names_for_prediction(model, class_names)
+    _check_model(model, pixels)
+    k = min(settings.top_k, len(class_names))
+    probabilities = predict_proba(model, pixels, settings.batch_size)
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     usable = (rows[PROBLEM_COLUMN] == "").to_numpy()
     if int(usable.sum()) != len(pixels):
@@ -200,17 +220,12 @@ def _spread(usable: np.ndarray, values: list[Any]) -> pd.Series:
     return pd.Series(spread, dtype=object)
 
 
-def _check_model(model: keras.Model, class_names: list[str], pixels: np.ndarray) -> None:
-    outputs = int(model.output_shape[-1])
-    if outputs != len(class_names):
-        raise ValueError(
-            f"The model predicts {outputs} classes but class_names lists {len(class_names)}: they come from different "
-            "runs. Pick matching versions with --load-versions (model and class_names) or retrain."
-        )
+def _check_model(model: keras.Model, pixels: np.ndarray) -> None:
     expected = tuple(model.input_shape[1:3])
     if len(pixels) and tuple(pixels.shape[1:3]) != expected:
         raise ValueError(
-            f"The model was trained on {expected[0]}x{expected[1]} images but preprocess.image_size resizes to "
+            f"The model {describe_model(model)} was trained on {expected[0]}x{expected[1]} images but "
+            f"preprocess.image_size resizes to "
             f"{pixels.shape[1]}x{pixels.shape[2]}. Predict with the size the model was trained at: "
             f"--params preprocess.image_size={expected[0]}."
         )
@@ -221,13 +236,12 @@ def stage_for_serving(model: keras.Model, class_names: list[str]) -> tuple[keras
 
     Args:
         model: The trained model named by ``predict.model``.
-        class_names: The class names it was trained with.
+        class_names: The current ``class_names``, used only for a model saved without its own (with a warning).
 
     Returns:
-        The same model and class names.
+        The same model and the class names it was trained on (``models.metadata``).
 
     Raises:
-        ValueError: The model's number of outputs does not match the class names.
+        ValueError: A model without class names whose number of outputs does not match ``class_names``.
     """
-    _check_model(model, class_names, np.zeros((0, 0, 0, 3), np.uint8))
-    return model, list(class_names)
+    return model, class_names_for_prediction(model, class_names)

@@ -64,7 +64,7 @@ def inference_pipeline(model: str, class_names: str) -> Pipeline:
         [
             node(
                 decode_images,
-                inputs=[IMAGE_TABLE, "params:preprocess"],
+                inputs=[IMAGE_TABLE, "params:preprocess", model],  # resized to the size the model takes
                 outputs=["prediction_pixels", "prediction_rows"],
                 name="decode_images",
             ),

@@ -1,66 +1,61 @@
-"""Decode, orient and resize every image once into uint8 arrays, one bundle per split.
+"""Decode, orient and resize every image once into uint8 arrays, one bundle per split, streamed chunk by chunk.
 
 Normalisation is left to each model (a ``Rescaling`` layer or the backbone's own ``preprocess_input``), so the
-arrays stay uint8 and one cache serves every model.
+arrays stay uint8 and one cache serves every model. The node returns ``ArrayChunks``, not arrays: the catalog's
+``MemmapArraysDataset`` decodes and writes one chunk at a time, so a split larger than memory never is in memory,
+and training reads it back memory-mapped.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from image_classification.config import load_settings
-from image_classification.data.images import UnreadableImageError, load_rgb
-from image_classification.data.resize import resize_image
+from image_classification.data.resize import resized_chunks
 from image_classification.data.settings import PreprocessSettings
+from image_classification.datasets import ArrayChunks
 from image_classification.models.augmentation import preview_augmentations
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+#: About this many bytes of decoded images are in memory at once (a chunk, then its copy on the way to disk).
+CHUNK_BYTES = 64 * 2**20
 
 
-def _load_resized(path: str, size: int, method: str) -> np.ndarray | None:
-    try:
-        return resize_image(load_rgb(path), size, method)
-    except UnreadableImageError as error:
-        # The manifest only lists images that decoded at ingest; a file changed since then is skipped, not fatal.
-        logger.warning("Skipping %s: %s", path, error)
-        return None
-
-
-def _arrays_for_split(
-    rows: pd.DataFrame, class_index: dict[str, int], config: PreprocessSettings
-) -> dict[str, np.ndarray]:
+def _split_chunks(split: str, rows: pd.DataFrame, class_index: dict[str, int], config: PreprocessSettings) -> ArrayChunks:
     size, method = config.image_size, config.resize_method
     paths = rows["path"].tolist()
-    # Pillow releases the GIL while decoding and resizing, so threads use every core.
-    with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        decoded = list(
-            tqdm(
-                pool.map(lambda path: _load_resized(path, size, method), paths),
-                total=len(paths),
-                desc=f"Resizing {rows['split'].iloc[0] if len(rows) else ''} images",
-                unit="img",
-                disable=None,
-            )
-        )
-    kept = [index for index, array in enumerate(decoded) if array is not None]
-    images = np.stack([decoded[index] for index in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
-    labels = np.array([class_index[label] for label in rows["label"].iloc[kept]], dtype=np.int64)
-    return {"images": images, "labels": labels}
+    labels = np.array([class_index[label] for label in rows["label"]], dtype=np.int64)
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        kept = 0
+        for positions, images in resized_chunks(
+            paths, size, method, workers=config.workers, chunk_rows=CHUNK_BYTES // (size * size * 3),
+            desc=f"Resizing {split} images",
+        ):  # fmt: skip
+            kept += len(positions)
+            yield {"images": images, "labels": labels[positions]}
+        if kept == 0:
+            raise ValueError(f"The {split} split has no readable image; check the validation report.")
+        logger.info("Preprocessed %s: %d images of %dx%d px (%d skipped).", split, kept, size, size, len(paths) - kept)
+
+    return ArrayChunks(len(paths), {"images": ((size, size, 3), np.dtype(np.uint8)), "labels": ((), np.dtype(np.int64))}, chunks)
 
 
 def build_image_arrays(
     splits: pd.DataFrame, class_names: list[str], config: dict[str, Any]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Decodes every image once (EXIF-oriented, RGB) and resizes it, giving one array bundle per split.
+) -> tuple[ArrayChunks, ArrayChunks, ArrayChunks]:
+    """Plans the decoding (EXIF-oriented, RGB) and resizing of every image, one bundle per split.
+
+    Nothing is decoded here: each bundle decodes its images a chunk at a time when the catalog saves it (or when
+    ``ArrayChunks.in_memory()`` is called, for small data).
 
     Args:
         splits: Rows with ``path``, ``label`` and ``split``.
@@ -69,25 +64,21 @@ def build_image_arrays(
             ``workers`` (threads).
 
     Raises:
-        ValueError: An unknown setting or a value of the wrong type or range.
+        ValueError: An unknown setting or a value of the wrong type or range; a split without rows. A split none of
+            whose images decodes any more raises while it is saved.
 
     Returns:
-        ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test.
+        ``ArrayChunks`` of ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test.
     """
     settings = load_settings(PreprocessSettings, config, "preprocess")
     class_index = {name: index for index, name in enumerate(class_names)}
-    bundles = tuple(
-        _arrays_for_split(splits[splits["split"] == split].reset_index(drop=True), class_index, settings)
-        for split in SPLITS
-    )
-    for split, bundle in zip(SPLITS, bundles):
-        if len(bundle["labels"]) == 0:
-            raise ValueError(f"The {split} split has no readable image; check the validation report.")
-    logger.info(
-        "Preprocessed arrays: %s.",
-        ", ".join(f"{split} {bundle['images'].shape}" for split, bundle in zip(SPLITS, bundles)),
-    )
-    return bundles
+    bundles = []
+    for split in SPLITS:
+        rows = splits[splits["split"] == split].reset_index(drop=True)
+        if rows.empty:
+            raise ValueError(f"The {split} split has no image; check the split settings and the validation report.")
+        bundles.append(_split_chunks(split, rows, class_index, settings))
+    return tuple(bundles)
 
 
 def preview_augmentation(images_train: dict[str, np.ndarray], augmentation: dict[str, Any]) -> Figure:

@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 from image_classification.reporting.comparison import (
     compare_models,
     compare_strategies,
-    test_metrics_for_mlflow,
 )
 from image_classification.reporting.figures import (
     plot_confusion_matrix,
@@ -51,8 +50,8 @@ __all__ = [
     "report_figures",
     "report_html_node",
     "report_markdown_node",
-    "test_metrics_for_mlflow",
 ]
+
 
 
 def _test_arrays(images_test: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +90,11 @@ def evaluate_model(
     """
     # Imported here: the models package loads Keras, which importing the pipeline must not.
     from image_classification.models.inference import predict_proba
+    from image_classification.models.metadata import check_evaluation_inputs
 
     settings = ReportSettings.from_config(config)
     images, labels = _test_arrays(images_test)
+    check_evaluation_inputs(model, class_names, images.shape)  # the model's own class names and input size
     batch_size = settings.batch_size
     # Warm-up: the first call traces/compiles the model, which is not inference speed.
     predict_proba(model, images[:batch_size], batch_size)
@@ -114,6 +115,7 @@ def evaluate_model(
         seed=settings.seed,
     )
     metrics["inference_images_per_s"] = float(images.shape[0] / max(elapsed, 1e-9))
+    metrics["tta_accuracy"] = _tta_accuracy(model, images, labels, probabilities, settings)
     logger.info(
         "Test accuracy %.3f (%.0f%% CI %.3f-%.3f), macro-F1 %.3f on %d test images.",
         metrics["accuracy"],
@@ -129,6 +131,22 @@ def evaluate_model(
         "predictions": probabilities.argmax(axis=1).astype(np.int64),
         "metrics": metrics,
     }
+
+
+def _tta_accuracy(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, settings: ReportSettings
+) -> float | None:
+    """Accuracy of the predictions averaged over the images and their mirror images (``report.tta: flip``)."""
+    from image_classification.models.inference import predict_proba
+
+    if settings.tta != "flip":
+        return None
+    mirrored = predict_proba(model, images[:, :, ::-1], settings.batch_size)  # width is axis 2 of (N, H, W, 3)
+    averaged = (probabilities + mirrored) / 2
+    accuracy = float((averaged.argmax(axis=1) == labels).mean())
+    logger.info("Test accuracy with flip test-time augmentation %.3f (without %.3f).", accuracy,
+                float((probabilities.argmax(axis=1) == labels).mean()))  # fmt: skip
+    return accuracy
 
 
 def per_class_report(evaluation: dict, class_names: list[str]) -> pd.DataFrame:
@@ -234,6 +252,7 @@ def report_html_node(
     images_test: dict,
     class_names: list[str],
     config: dict,
+    gradcam: dict | None = None,
     **per_model: Any,
 ) -> str:
     """The HTML report; ``per_model``: ``per_model_inputs(names, "evaluation", "history", "classification_report")``.
@@ -251,6 +270,12 @@ def report_html_node(
         class_names=class_names,
         grid_images=ReportSettings.from_config(config).grid_images,
     )
+    if gradcam is not None and len(gradcam["indices"]):
+        from image_classification.pipelines.report.explain_nodes import plot_gradcam  # noqa: PLC0415 - no cycle
+
+        figures[f"{gradcam['model']}: Grad-CAM of right and wrong test predictions"] = plot_gradcam(
+            gradcam, images_test, class_names
+        )
     sections = report_sections(
         comparison, strategy_tests, reports, figures, **_text_settings(config)
     )

@@ -1,10 +1,12 @@
 """The ``report`` pipeline: evaluate every trained model on the test split and compare them.
 
-Per model namespace ``ns`` (e.g. ``transfer.mobilenet_v2``), inputs ``ns.model``, ``ns.history``, ``images_test``,
-``class_names``, ``params:report`` and outputs ``ns.evaluation``, ``ns.classification_report``,
-``ns.learning_curves_figure``, ``ns.confusion_matrix_figure``, ``ns.predictions_figure``. Across models (also
-reading every ``ns.training_summary``): ``comparison``, ``strategy_tests``, ``comparison_figure``,
-``report_metrics``, ``report_markdown`` and ``report_html``.
+Everything lives in the ``report`` namespace, one sub-namespace per model, so kedro-viz draws one collapsible
+``report`` box with ``report.<strategy>.<model>`` inside. Per model namespace ``ns`` (e.g. ``transfer.mobilenet_v2``):
+inputs ``ns.model``, ``ns.history``, ``ns.training_summary``, ``images_test``, ``class_names``, ``params:report``;
+outputs ``report.ns.evaluation``, ``report.ns.test_metrics`` (logged to the model's MLflow child run),
+``report.ns.classification_report``, ``report.ns.learning_curves_figure``, ``report.ns.confusion_matrix_figure``,
+``report.ns.predictions_figure``. Across models: ``report.test_split`` and ``report.serving_spec`` (read by the
+MLflow hook), ``comparison``, ``strategy_tests``, ``comparison_figure``, ``report_markdown`` and ``report_html``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from functools import partial
 from kedro.pipeline import Node, Pipeline
 from matplotlib.figure import Figure
 
+from image_classification.pipelines.report.explain_nodes import (
+    EXPLAINED_STRATEGIES,
+    explain_best_model,
+    plot_gradcam,
+)
+from image_classification.pipelines.report.mlflow_nodes import (
+    model_test_metrics,
+    serving_spec_node,
+    test_split_fingerprint,
+)
 from image_classification.pipelines.report.nodes import (
     compare_models_node,
     compare_strategies_node,
@@ -25,13 +37,15 @@ from image_classification.pipelines.report.nodes import (
     plot_predictions,
     report_html_node,
     report_markdown_node,
-    test_metrics_for_mlflow,
 )
 from image_classification.reporting.figures import plot_confusion_matrix, plot_learning_curves
 
 SHARED_INPUTS = {"images_test", "class_names"}
 PARAMETERS = "params:report"
 TAG = "report"
+NAMESPACE = "report"
+#: Datasets of the report that keep their names outside the ``report`` namespace.
+OUTPUTS = {"comparison", "strategy_tests", "comparison_figure", "gradcam_figure", "report_markdown", "report_html"}
 
 
 def _titled(plot: Callable[..., Figure], title: str) -> Callable[..., Figure]:
@@ -55,6 +69,12 @@ def _model_report(model: str) -> Pipeline:
             },
             "evaluation",
             name="evaluate_model",
+        ),
+        Node(
+            model_test_metrics,
+            ["evaluation", "training_summary"],
+            "test_metrics",
+            name="model_test_metrics",
         ),
         Node(
             per_class_report,
@@ -89,11 +109,30 @@ def _model_report(model: str) -> Pipeline:
     return Pipeline(nodes, namespace=model, inputs=SHARED_INPUTS, parameters={PARAMETERS}, tags=TAG)
 
 
+def _explanation(models: list[str]) -> list[Node]:
+    """Grad-CAM of the best transfer or fine-tuned model; nothing when the run has none."""
+    explained = [model for model in models if model.split(".", 1)[0] in EXPLAINED_STRATEGIES]
+    if not explained:
+        return []
+    inputs = {"config": PARAMETERS, "images_test": "images_test", "class_names": "class_names"}
+    return [
+        Node(
+            explain_best_model,
+            {**inputs, **per_model_inputs(explained, "model", "history", "evaluation")},
+            "gradcam",
+            name="explain_best_model",
+        ),
+        Node(plot_gradcam, ["gradcam", "images_test", "class_names"], "gradcam_figure", name="plot_gradcam"),
+    ]
+
+
 def _comparison_report(models: list[str]) -> Pipeline:
     """Nodes reading every model's datasets, passed by name as keyword arguments (``per_model_inputs``)."""
     tables = {"comparison": "comparison", "strategy_tests": "strategy_tests", "config": PARAMETERS}
+    explanation = _explanation(models)
     return Pipeline(
         [
+            *explanation,
             Node(
                 compare_models_node,
                 per_model_inputs(models, "evaluation", "training_summary"),
@@ -113,10 +152,16 @@ def _comparison_report(models: list[str]) -> Pipeline:
                 name="plot_model_comparison",
             ),
             Node(
-                test_metrics_for_mlflow,
-                "comparison",
-                "report_metrics",
-                name="test_metrics_for_mlflow",
+                test_split_fingerprint,
+                ["images_test", "class_names"],
+                "test_split",
+                name="test_split_fingerprint",
+            ),
+            Node(
+                serving_spec_node,
+                ["class_names", "images_test", "params:preprocess", "params:predict"],
+                "serving_spec",
+                name="serving_spec",
             ),
             Node(
                 report_markdown_node,
@@ -130,6 +175,7 @@ def _comparison_report(models: list[str]) -> Pipeline:
                     **tables,
                     "images_test": "images_test",
                     "class_names": "class_names",
+                    **({"gradcam": "gradcam"} if explanation else {}),
                     **per_model_inputs(models, "evaluation", "history", "classification_report"),
                 },
                 "report_html",
@@ -169,6 +215,11 @@ def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipe
         )
     if not models:
         return Pipeline([])
-    return sum((_model_report(model) for model in models), Pipeline([])) + _comparison_report(
-        models
+    per_model = sum((_model_report(model) for model in models), Pipeline([]))
+    return Pipeline(
+        [per_model, _comparison_report(models)],
+        namespace=NAMESPACE,
+        inputs=SHARED_INPUTS | {f"{model}.{kind}" for model in models for kind in ("model", "history", "training_summary")},
+        outputs=OUTPUTS,
+        parameters={PARAMETERS, "params:preprocess", "params:predict"},
     )

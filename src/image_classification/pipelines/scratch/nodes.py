@@ -10,10 +10,12 @@ import numpy as np
 
 from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.metadata import attach_metadata, training_metadata
 from image_classification.models.scratch import create_scratch_model
 from image_classification.models.settings import ScratchModelSettings
 from image_classification.pipelines.per_model import training_settings
 from image_classification.training import train_model
+from image_classification.training.precision import mixed_precision
 
 
 def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
@@ -38,17 +40,25 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         model_name: The model's name under ``scratch.models``.
 
     Returns:
-        The trained model, its per-epoch history and a training summary.
+        The trained model (carrying its class names, input size and data fingerprint: ``models.metadata``), its
+        per-epoch history and a training summary.
     """
     settings = load_settings(ScratchModelSettings, model_settings, f"scratch.models.{model_name}")
-    seed = training_settings(training_blocks, f"scratch.{model_name}").seed
-    model = create_scratch_model(
-        settings.architecture_of(model_name),
-        input_shape=tuple(images_train["images"].shape[1:]),
-        num_classes=len(class_names),
-        augmentation=build_augmentation(augmentation, seed=seed),
-        seed=seed,
-        input_size=settings.input_size,
-        **(settings.options or {}),
+    training = training_settings(training_blocks, f"scratch.{model_name}")
+    seed = training.seed
+    with mixed_precision(training.mixed_precision):  # layers keep the dtype policy they are built with
+        model = create_scratch_model(
+            settings.architecture_of(model_name),
+            input_shape=tuple(images_train["images"].shape[1:]),
+            num_classes=len(class_names),
+            augmentation=build_augmentation(augmentation, seed=seed),
+            seed=seed,
+            input_size=settings.input_size,
+            **(settings.options or {}),
+        )
+    namespace = f"scratch.{model_name}"
+    model, history, summary = train_model(
+        model, images_train, images_val, training_blocks, namespace, class_names=class_names
     )
-    return train_model(model, images_train, images_val, training_blocks, f"scratch.{model_name}")
+    attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
+    return model, history, summary

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from image_classification.config import load_settings
-from image_classification.data.settings import SelectionSettings, SplitSettings
+from image_classification.data.settings import (
+    MIN_CLASSES,
+    CrossValidationSettings,
+    SelectionSettings,
+    SplitSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +57,33 @@ def select_classes(manifest: pd.DataFrame, selection: dict[str, Any]) -> pd.Data
             "split.selection left no class: lower split.selection.min_images_per_class or widen "
             f"split.selection.classes. Class sizes: {counts.to_dict()}."
         )
+    if len(chosen) < MIN_CLASSES:
+        raise ValueError(_one_class_message(chosen[0], counts, settings))
     selected = manifest[manifest["label"].isin(chosen)].reset_index(drop=True)
     logger.info("Selected %d classes, %d images.", len(chosen), len(selected))
     return selected
 
 
-def _check_stratifiable(labels: pd.Series, test_fraction: float, val_fraction: float) -> None:
+def _one_class_message(name: str, counts: pd.Series, settings: SelectionSettings) -> str:
+    """Why the split stops with a single class, and what to change: the data, ``ingest.labels`` or the selection."""
+    found = f"Only one class, '{name}' ({counts[name]} images), "
+    if len(counts) == 1:
+        return (
+            f"{found}is in the manifest: a classifier needs at least {MIN_CLASSES}, so the split stops here (nothing "
+            "was preprocessed or trained). Add a second class folder beside it in the images folder (ingest.source), "
+            "or check ingest.labels: with from: folder each image's parent folder is its class, so images lying in "
+            "one folder form one class."
+        )
+    return (
+        f"{found}is left by split.selection ({counts.size} classes in the manifest: "
+        f"{', '.join(f'{label} {count}' for label, count in counts.items())}): a classifier needs at least "
+        f"{MIN_CLASSES}. Widen split.selection (classes, top_n_classes or min_images_per_class; currently "
+        f"classes={settings.classes}, top_n_classes={settings.top_n_classes}, "
+        f"min_images_per_class={settings.min_images_per_class})."
+    )
+
+
+def _check_stratifiable(labels: pd.Series, test_fraction: float, val_fraction: float, folds: int | None) -> None:
     counts = labels.value_counts()
     too_small = counts[counts < MIN_IMAGES_FOR_STRATIFYING]
     if not too_small.empty:
@@ -66,26 +93,59 @@ def _check_stratifiable(labels: pd.Series, test_fraction: float, val_fraction: f
             "(one each for train, validation and test). Add images to it, or drop small classes with "
             f"split.selection.min_images_per_class: {MIN_IMAGES_FOR_STRATIFYING} (or top_n_classes)."
         )
-    for name, fraction, total in (
-        ("split.test_fraction", test_fraction, len(labels)),
-        ("split.val_fraction", val_fraction, len(labels) * (1 - test_fraction)),
-    ):
-        if not 0 < fraction < 1:
-            raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {fraction}.")
-        if int(fraction * total) < len(counts):
-            raise ValueError(
-                f"{name}={fraction} of {int(total)} images gives fewer images than the {len(counts)} classes, "
-                f"so not every class can be represented. Raise {name} or select fewer classes."
-            )
+    problem = _too_few_per_split(len(labels), len(counts), test_fraction, val_fraction, folds)
+    if problem:
+        raise ValueError(f"{problem} Not every class could be represented in each split.")
 
 
-def _test_fold(selected: pd.DataFrame, cross_validation: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _too_few_per_split(  # noqa: PLR0913 - the split's arithmetic, one argument per quantity
+    images: int, classes: int, test_fraction: float, val_fraction: float, folds: int | None
+) -> str:
+    """Which setting leaves a split with fewer images than classes ("" if none), as scikit-learn rounds them.
+
+    The test split is carved out first (ceil), validation from the rest (ceil), training gets what is left; each needs
+    one image per class. The message blames the setting to change: ``test_fraction`` (``cross_validation.folds``
+    with k-fold) when the test split is too small or leaves too little, ``val_fraction`` when validation is too
+    small, both when training is.
+    """
+    test = math.ceil(test_fraction * images)
+    rest = images - test
+    val = math.ceil(val_fraction * rest)
+    train = rest - val
+    if folds:
+        test_setting, bigger_test, smaller_test = f"split.cross_validation.folds={folds}", "Lower", "Raise"
+        key = "split.cross_validation.folds"
+    else:
+        test_setting, bigger_test, smaller_test = f"split.test_fraction={test_fraction:g}", "Raise", "Lower"
+        key = "split.test_fraction"
+    if test < classes:
+        return (
+            f"{test_setting} of {images} images gives a test split of {test}, fewer than the {classes} classes. "
+            f"{bigger_test} {key} or select fewer classes (split.selection)."
+        )
+    if rest < 2 * classes:
+        return (
+            f"{test_setting} of {images} images leaves {rest} for training and validation, fewer than 2 per class "
+            f"({classes} classes). {smaller_test} {key}."
+        )
+    if val < classes:
+        return (
+            f"split.val_fraction={val_fraction:g} of the {rest} images left after the test split gives a validation "
+            f"split of {val}, fewer than the {classes} classes. Raise split.val_fraction."
+        )
+    if train < classes:
+        return (
+            f"{test_setting} and split.val_fraction={val_fraction:g} leave {train} of {images} images for training, "
+            f"fewer than the {classes} classes. {smaller_test} {key} or lower split.val_fraction (or both)."
+        )
+    return ""
+
+
+def _test_fold(
+    selected: pd.DataFrame, cross_validation: CrossValidationSettings, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rest, test) where test is fold ``fold`` of ``folds`` stratified folds: disjoint test sets across folds."""
-    folds, fold = cross_validation.get("folds"), cross_validation.get("fold", 0)
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"split.cross_validation.folds must be a whole number of at least 2, got {folds!r}.")
-    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
-        raise ValueError(f"split.cross_validation.fold must be a whole number from 0 to {folds - 1}, got {fold!r}.")
+    folds, fold = cross_validation.folds, cross_validation.fold
     smallest = int(selected["label"].value_counts().min())
     if smallest < folds:
         raise ValueError(
@@ -114,10 +174,12 @@ def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
     """
     settings = load_settings(SplitSettings, config, "split")
     test_fraction, val_fraction, seed = settings.test_fraction, settings.val_fraction, settings.seed
-    cross_validation = settings.cross_validation
-    if cross_validation:
-        test_fraction = 1 / cross_validation.get("folds", 0) if cross_validation.get("folds") else 0.0
-    _check_stratifiable(selected["label"], test_fraction, val_fraction)
+    cross_validation = None
+    if settings.cross_validation:
+        cross_validation = load_settings(CrossValidationSettings, settings.cross_validation, "split.cross_validation")
+        test_fraction = 1 / cross_validation.folds
+    folds = cross_validation.folds if cross_validation else None
+    _check_stratifiable(selected["label"], test_fraction, val_fraction, folds)
     if cross_validation:
         rest, test = _test_fold(selected, cross_validation, seed)
     else:

@@ -12,10 +12,12 @@ import numpy as np
 
 from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.metadata import attach_metadata, model_metadata, training_metadata
 from image_classification.models.settings import TransferModelSettings
 from image_classification.models.transfer import build_transfer_model, extract_features, head_model
 from image_classification.pipelines.per_model import training_settings
 from image_classification.training import train_model
+from image_classification.training.precision import mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +43,49 @@ def build_transfer_classifier(
         augmentation: ``preprocess.augmentation`` settings.
         training_blocks: The model's training blocks; their ``seed`` unless ``model_settings`` sets one.
         model_name: The model's name under ``transfer.models`` (names its settings in errors).
+
+    Returns:
+        The classifier, carrying ``class_names`` (``models.metadata``) for the training step to record.
     """
     settings = load_settings(TransferModelSettings, model_settings, f"transfer.models.{model_name}")
-    seed = settings.seed if settings.seed is not None else training_settings(training_blocks, f"transfer.{model_name}").seed
+    training = training_settings(training_blocks, f"transfer.{model_name}")
+    seed = settings.seed if settings.seed is not None else training.seed
     if seed is not None:  # the head's initial weights, whatever ran before in this process
         keras.utils.set_random_seed(int(seed))
-    return build_transfer_model(
-        settings.backbone,
-        input_shape=tuple(images_train["images"].shape[1:]),
-        num_classes=len(class_names),
-        weights=settings.weights,
-        head_config=settings.head or {},
-        pooling=settings.pooling,
-        augmentation=build_augmentation(augmentation, seed=seed),
+    with mixed_precision(training.mixed_precision):  # layers keep the dtype policy they are built with
+        classifier = build_transfer_model(
+            settings.backbone,
+            input_shape=tuple(images_train["images"].shape[1:]),
+            num_classes=len(class_names),
+            weights=settings.weights,
+            head_config=settings.head or {},
+            pooling=settings.pooling,
+            augmentation=build_augmentation(augmentation, seed=seed),
+        )
+    return attach_metadata(classifier, training_metadata(classifier, class_names, f"transfer.{model_name}"))
+
+
+def _train_classifier(
+    classifier: keras.Model,
+    train: dict[str, np.ndarray],
+    val: dict[str, np.ndarray],
+    training_blocks: TrainingBlocks,
+    model_name: str,
+    fit_on: keras.Model | None = None,
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+    """``train_model``, then the classifier stamped with the class names it carries and the data it was fit on."""
+    namespace = f"transfer.{model_name}"
+    built = model_metadata(classifier)
+    if built is None:
+        raise ValueError(
+            f"The classifier of {namespace} carries no class names: build it with build_transfer_classifier and "
+            "pass it on as it is (a MemoryDataset with copy_mode: assign; a deep copy drops them)."
+        )
+    classifier, history, summary = train_model(
+        classifier, train, val, training_blocks, namespace, fit_on=fit_on, class_names=built.class_names
     )
+    metadata = training_metadata(classifier, built.class_names, namespace, summary["data_fingerprint"])
+    return attach_metadata(classifier, metadata), history, summary
 
 
 def extract_backbone_features(
@@ -115,8 +146,8 @@ def train_head_on_features(
     """
     train = {"images": features["train_features"], "labels": features["train_labels"]}
     val = {"images": features["val_features"], "labels": features["val_labels"]}
-    classifier, history, summary = train_model(
-        classifier, train, val, training_blocks, f"transfer.{model_name}", fit_on=head_model(classifier)
+    classifier, history, summary = _train_classifier(
+        classifier, train, val, training_blocks, model_name, fit_on=head_model(classifier)
     )
     summary["train_time_s"] += float(features["extraction_seconds"])
     return classifier, history, summary
@@ -141,4 +172,4 @@ def train_transfer_end_to_end(
     Returns:
         The trained classifier, its per-epoch history and a training summary.
     """
-    return train_model(classifier, images_train, images_val, training_blocks, f"transfer.{model_name}")
+    return _train_classifier(classifier, images_train, images_val, training_blocks, model_name)

@@ -1,0 +1,149 @@
+"""One DCGAN training step per Keras backend: the only place the GAN code names TensorFlow or JAX.
+
+Both do the same: a discriminator update on real images vs images generated from fresh noise, then a generator
+update on more fresh noise, each with its own Adam. TensorFlow records gradients with ``GradientTape`` and updates
+the variables in place; JAX's ``fit`` passes the model's state in and takes the new state back, so its step is a
+pure function of ``stateless_call``, ``jax.value_and_grad`` and ``stateless_apply`` (see Keras's guides
+"Customizing what happens in fit() with TensorFlow / with JAX").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import keras
+from keras import ops
+
+if TYPE_CHECKING:
+    from image_classification.models.dcgan import DCGAN
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+_binary_crossentropy = keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
+    """Binary cross-entropy: real images labelled 1, generated ones 0."""
+    return _binary_crossentropy(ops.ones_like(real_logits), real_logits) + _binary_crossentropy(
+        ops.zeros_like(fake_logits), fake_logits
+    )
+
+
+def generator_loss(fake_logits: Any) -> Any:
+    """The non-saturating generator loss: generated images labelled 1 (stronger gradients early on)."""
+    return _binary_crossentropy(ops.ones_like(fake_logits), fake_logits)
+
+
+def train_step(gan: DCGAN, *args: Any) -> Any:
+    """``gan``'s ``train_step`` on the current backend: ``(data)`` on TensorFlow, ``(state, data)`` on JAX."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tensorflow_step(gan, *args)
+    if backend == "jax":
+        return _jax_step(gan, *args)
+    raise NotImplementedError(
+        f"The DCGAN trains on the {' or '.join(SUPPORTED_BACKENDS)} backend, not '{backend}': set KERAS_BACKEND."
+    )
+
+
+def _real_images(data: Any) -> Any:
+    return keras.utils.unpack_x_y_sample_weight(data)[0]
+
+
+def _losses_logged(gan: DCGAN, generator_loss: Any, discriminator_loss: Any) -> dict[str, Any]:
+    gan.generator_loss_tracker.update_state(generator_loss)
+    gan.discriminator_loss_tracker.update_state(discriminator_loss)
+    return {metric.name: metric.result() for metric in gan.metrics}
+
+
+def _tensorflow_step(gan: DCGAN, data: Any) -> dict[str, Any]:
+    import tensorflow as tf
+
+    real = _real_images(data)
+    shape = (ops.shape(real)[0], gan.latent_size)
+    generator, discriminator = gan.generator, gan.discriminator
+    noise = keras.random.normal(shape, seed=gan.seed_generator)
+    with tf.GradientTape() as tape:
+        fake = generator(noise, training=True)
+        d_loss = discriminator_loss(discriminator(real, training=True), discriminator(fake, training=True))
+    gradients = tape.gradient(d_loss, discriminator.trainable_variables)
+    gan.discriminator_optimizer.apply(gradients, discriminator.trainable_variables)
+    noise = keras.random.normal(shape, seed=gan.seed_generator)
+    with tf.GradientTape() as tape:
+        g_loss = generator_loss(discriminator(generator(noise, training=True), training=True))
+    gradients = tape.gradient(g_loss, generator.trainable_variables)
+    gan.optimizer.apply(gradients, generator.trainable_variables)
+    return _losses_logged(gan, g_loss, d_loss)
+
+
+def _positions(variables: Sequence[keras.Variable], subset: Sequence[keras.Variable]) -> list[int]:
+    """Where each variable of ``subset`` sits in ``variables`` (by identity: the state lists follow that order)."""
+    index = {id(variable): position for position, variable in enumerate(variables)}
+    return [index[id(variable)] for variable in subset]
+
+
+def _take(values: Sequence[Any], positions: list[int]) -> list[Any]:
+    return [values[position] for position in positions]
+
+
+def _put(values: list[Any], positions: list[int], new: Sequence[Any]) -> None:
+    for position, value in zip(positions, new, strict=True):
+        values[position] = value
+
+
+def _jax_step(gan: DCGAN, state: tuple, data: Any) -> tuple[dict[str, Any], tuple]:
+    import jax
+
+    trainable, non_trainable, generator_optimizer_state, metrics_state = (list(part) for part in state)
+    generator, discriminator = gan.generator, gan.discriminator
+    at = {  # where each part of the state sits in the model's lists (fixed while tracing)
+        "g": _positions(gan.trainable_variables, generator.trainable_variables),
+        "d": _positions(gan.trainable_variables, discriminator.trainable_variables),
+        "g_stats": _positions(gan.non_trainable_variables, generator.non_trainable_variables),
+        "d_stats": _positions(gan.non_trainable_variables, discriminator.non_trainable_variables),
+        "d_adam": _positions(gan.non_trainable_variables, gan.discriminator_optimizer.variables),
+        "seed": _positions(gan.non_trainable_variables, [gan.seed_generator.state]),
+    }
+    g_weights, d_weights = _take(trainable, at["g"]), _take(trainable, at["d"])
+    g_stats, d_stats = _take(non_trainable, at["g_stats"]), _take(non_trainable, at["d_stats"])
+
+    real = _real_images(data)
+    seed_state = gan.seed_generator.state
+    with keras.StatelessScope(state_mapping=[(seed_state, non_trainable[at["seed"][0]])]) as scope:
+        d_noise = keras.random.normal((real.shape[0], gan.latent_size), seed=gan.seed_generator)
+        g_noise = keras.random.normal((real.shape[0], gan.latent_size), seed=gan.seed_generator)
+    _put(non_trainable, at["seed"], [scope.get_current_value(seed_state)])
+
+    def d_loss_of(d_weights, d_stats, g_stats):
+        fake, g_stats = generator.stateless_call(g_weights, g_stats, d_noise, training=True)
+        real_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, real, training=True)
+        fake_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, fake, training=True)
+        return discriminator_loss(real_logits, fake_logits), (d_stats, g_stats)
+
+    (d_loss, (d_stats, g_stats)), gradients = jax.value_and_grad(d_loss_of, has_aux=True)(d_weights, d_stats, g_stats)
+    d_weights, d_adam = gan.discriminator_optimizer.stateless_apply(
+        _take(non_trainable, at["d_adam"]), gradients, d_weights
+    )
+
+    def g_loss_of(g_weights, g_stats, d_stats):
+        fake, g_stats = generator.stateless_call(g_weights, g_stats, g_noise, training=True)
+        fake_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, fake, training=True)
+        return generator_loss(fake_logits), (g_stats, d_stats)
+
+    (g_loss, (g_stats, d_stats)), gradients = jax.value_and_grad(g_loss_of, has_aux=True)(g_weights, g_stats, d_stats)
+    g_weights, generator_optimizer_state = gan.optimizer.stateless_apply(
+        generator_optimizer_state, gradients, g_weights
+    )
+
+    _put(trainable, at["g"], g_weights)
+    _put(trainable, at["d"], d_weights)
+    for key, values in (("g_stats", g_stats), ("d_stats", d_stats), ("d_adam", d_adam)):
+        _put(non_trainable, at[key], values)
+    logs, new_metrics_state, start = {}, [], 0
+    for metric, loss in ((gan.generator_loss_tracker, g_loss), (gan.discriminator_loss_tracker, d_loss)):
+        variables = metrics_state[start : start + len(metric.variables)]
+        start += len(metric.variables)
+        variables = metric.stateless_update_state(variables, loss)
+        logs[metric.name] = metric.stateless_result(variables)
+        new_metrics_state += variables
+    return logs, (trainable, non_trainable, generator_optimizer_state, new_metrics_state)

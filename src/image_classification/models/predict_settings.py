@@ -1,0 +1,36 @@
+"""The settings of ``predict`` (conf/base/parameters_predict.yml): one typed object and its defaults.
+
+Read by the model plan (``predict.model``, ``predict.top_k``), the run checks and the predict nodes, which also
+check a served model's per-request ``predict.top_k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """What ``kedro run --pipelines predict`` and the served model read from ``predict:``.
+
+    Attributes:
+        model: The trained model namespace used, ``<strategy>.<name>`` (checked by the model plan).
+        images_dir: The folder of images to classify.
+        top_k: Classes reported per image, most probable first.
+        batch_size: Images per ``model.predict`` batch.
+    """
+
+    model: str | None = None
+    images_dir: str | None = None
+    top_k: int = 3
+    batch_size: int = 64
+
+    WHAT: ClassVar[str] = "predict setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        return [
+            ("top_k", self.top_k >= 1, "at least 1 (classes reported per image)"),
+            ("batch_size", self.batch_size >= 1, "at least 1 (images per batch)"),
+        ]

@@ -1,0 +1,98 @@
+"""The gan pipeline end to end on an in-memory catalog: real bundled paintings, a tiny DCGAN, real scores."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+from PIL import Image
+
+from image_classification.pipelines.gan import create_pipeline
+from image_classification.pipelines.gan.nodes import (
+    resize_images,
+    tile,
+    to_uint8,
+    untrained_generator,
+)
+from tests.pipelines.paintings import KeptDataset, painting_splits
+
+TINY = {
+    "image_size": 16, "latent_size": 8, "base_filters": 4, "epochs": 2, "batch_size": 4, "sample_grid_size": 2,
+    "eval_samples": 8, "kid_subsets": 10, "kid_subset_size": 6, "feature_image_size": 32, "seed": 0, "verbose": 0,
+}  # fmt: skip
+OUTPUTS = (
+    "gan.generator", "gan.history", "gan.epoch_metrics", "gan.sample_grids", "gan.samples_gif",
+    "gan.sample_evolution_figure", "gan.scores", "gan.score_metrics",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict:
+    train, val, _ = painting_splits()  # 12 + 6 paintings at 32 px; the 6 validation ones double as the test split
+    catalog = DataCatalog(
+        datasets={
+            "images_train": MemoryDataset(train),
+            "images_val": MemoryDataset(val),
+            "images_test": MemoryDataset({key: value.copy() for key, value in val.items()}),
+            "params:gan": MemoryDataset(TINY),
+            "gan.untrained_generator": MemoryDataset(copy_mode="assign"),
+            **{name: KeptDataset() for name in OUTPUTS},
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return {name: catalog.load(name) for name in OUTPUTS}
+
+
+def test_the_generator_and_its_losses_per_epoch(outputs: dict) -> None:
+    generator = outputs["gan.generator"]
+    assert isinstance(generator, keras.Model) and generator.output_shape == (None, 16, 16, 3)
+    assert set(outputs["gan.history"]) == {"generator_loss", "discriminator_loss"}
+    assert all(len(values) == 2 for values in outputs["gan.history"].values())
+    assert [entry["step"] for entry in outputs["gan.epoch_metrics"]["generator_loss"]] == [0, 1]
+
+
+def test_samples_of_the_fixed_noise_before_training_and_after_each_epoch(outputs: dict) -> None:
+    grids = outputs["gan.sample_grids"]
+    assert grids["grids"].shape == (3, 32, 32, 3) and grids["grids"].dtype == np.uint8  # 2x2 images of 16 px
+    assert list(grids["epochs"]) == [0, 1, 2]
+    gif = outputs["gan.samples_gif"]
+    assert isinstance(gif, Image.Image) and gif.n_frames == 3 and gif.size == (32, 32)
+    assert isinstance(outputs["gan.sample_evolution_figure"], Figure)
+
+
+def test_the_untrained_reference_is_the_trained_generators_starting_point(outputs: dict) -> None:
+    noise = np.random.default_rng(TINY["seed"]).normal(size=(4, TINY["latent_size"])).astype("float32")  # train_gan's
+    before_training = tile(to_uint8(untrained_generator(TINY)(noise, training=False)), 2)
+    np.testing.assert_array_equal(before_training, outputs["gan.sample_grids"]["grids"][0])
+    assert not np.array_equal(before_training, outputs["gan.sample_grids"]["grids"][-1])
+
+
+def test_scores_against_the_held_out_images_with_both_references(outputs: dict) -> None:
+    scores = outputs["gan.scores"].set_index("comparison")
+    assert isinstance(outputs["gan.scores"], pd.DataFrame)
+    assert list(scores.index) == ["real_train", "untrained_generator", "generator"]
+    assert scores.loc["real_train", "images"] == 8 and scores.loc["generator", "images"] == 8
+    assert (scores["test_images"] == 6).all() and (scores["kid_subset_size"] == 6).all()
+    assert np.isfinite(scores[["kid", "kid_std", "fid"]].to_numpy()).all()
+    # Real paintings are closer to other real paintings than the untrained generator's flat grey noise is.
+    assert scores.loc["real_train", "kid"] < scores.loc["untrained_generator", "kid"]
+    assert scores.loc["real_train", "fid"] < scores.loc["untrained_generator", "fid"]
+    assert set(outputs["gan.score_metrics"]) == {
+        f"{metric}.{name}" for metric in ("kid", "fid") for name in ("real_train", "untrained_generator", "generator")
+    }
+
+
+def test_resize_takes_train_and_val_and_caps_them() -> None:
+    train, val, _ = painting_splits()
+    training, test = resize_images(train, val, val, {"image_size": 16, "max_images": 10})
+    assert training.shape == (10, 16, 16, 3) and test.shape == (6, 16, 16, 3) and training.dtype == np.uint8
+
+
+def test_a_misspelt_setting_fails_before_anything_is_trained() -> None:
+    train, val, _ = painting_splits()
+    with pytest.raises(ValueError, match=r"gan\.epoch = 2: unknown gan setting; did you mean 'epochs'\?"):
+        resize_images(train, val, val, {"epoch": 2})

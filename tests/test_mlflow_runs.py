@@ -1,0 +1,103 @@
+"""The MLflow side of a run without a whole ``kedro run``: run names, which child a node logs to, the champion
+decision, and a project copied elsewhere logging into its own store (a real SQLite store, real files)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from image_classification.project.mlflow_registry import alias_decision
+from image_classification.project.mlflow_runs import model_namespace, parent_run_name
+from image_classification.project.mlflow_store import relocate_artifact_root, stale_artifact_root
+
+WHEN = datetime(2026, 12, 1, 10, 15)
+
+
+@pytest.mark.parametrize(
+    ("pipelines", "env", "name"),
+    [
+        (None, None, "default · base · 2026-12-01 10:15"),
+        (["__default__"], "local", "default · base · 2026-12-01 10:15"),
+        (["ingest", "report"], "artworks", "ingest+report · artworks · 2026-12-01 10:15"),
+        ("predict", None, "predict · base · 2026-12-01 10:15"),
+    ],
+)
+def test_the_parent_run_is_named_after_pipelines_profile_and_time(pipelines, env, name):
+    assert parent_run_name(pipelines, env, WHEN) == name
+
+
+@pytest.mark.parametrize(
+    ("node_namespace", "model"),
+    [
+        ("transfer.mobilenet_v2", "transfer.mobilenet_v2"),
+        ("report.transfer.mobilenet_v2", "transfer.mobilenet_v2"),
+        ("report", None),
+        (None, None),
+        ("ingest", None),
+    ],
+)
+def test_a_node_logs_to_the_child_run_of_its_model_namespace(node_namespace, model):
+    assert model_namespace(node_namespace) == model
+
+
+def _holder(accuracy: str | None, split: str | None):
+    tags = {key: value for key, value in (("test_accuracy", accuracy), ("test_split", split)) if value is not None}
+    return SimpleNamespace(version="3", tags=tags)
+
+
+def test_the_alias_moves_only_to_a_strictly_better_model_on_the_same_test_split():
+    assert alias_decision(None, 0.5, "abc")[0]
+    assert alias_decision(_holder("0.80", "abc"), 0.81, "abc")[0]
+    assert not alias_decision(_holder("0.80", "abc"), 0.80, "abc")[0]
+    assert not alias_decision(_holder("0.80", "abc"), 0.70, "abc")[0]
+    takes, reason = alias_decision(_holder("0.50", "old"), 0.99, "new")
+    assert not takes and "not compared" in reason and "old" in reason and "new" in reason
+
+
+def test_only_another_folders_mlartifacts_counts_as_moved(tmp_path):
+    assert stale_artifact_root(f"file://{tmp_path.resolve()}/mlartifacts", tmp_path) is None
+    assert stale_artifact_root("/elsewhere/project/mlartifacts", tmp_path) == "/elsewhere/project/mlartifacts"
+    assert stale_artifact_root("s3://bucket/mlartifacts", tmp_path) is None
+    assert stale_artifact_root("/elsewhere/custom_root", tmp_path) is None
+
+
+def _config(project: Path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    experiment = MlflowClient(uri).get_experiment_by_name("image_classification")
+    return SimpleNamespace(
+        server=SimpleNamespace(mlflow_tracking_uri=uri),
+        tracking=SimpleNamespace(experiment=SimpleNamespace(_experiment=experiment)),
+    )
+
+
+def test_a_copied_project_logs_into_its_own_mlartifacts_and_keeps_its_old_runs_readable(tmp_path):
+    from mlflow import MlflowClient
+
+    original, copy = tmp_path / "original", tmp_path / "moved" / "copy"
+    original.mkdir()
+    client = MlflowClient(f"sqlite:///{original / 'mlflow.db'}")
+    experiment_id = client.create_experiment("image_classification", artifact_location=str(original / "mlartifacts"))
+    old_run = client.create_run(experiment_id).info.run_id
+    (tmp_path / "report.md").write_text("old run")
+    client.log_artifact(old_run, str(tmp_path / "report.md"), "reports")
+    client.set_terminated(old_run)
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)  # nothing may still point there
+
+    relocate_artifact_root(_config(copy), copy)
+
+    moved = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    assert moved.get_experiment(experiment_id).artifact_location.endswith(f"{copy.resolve()}/mlartifacts")
+    assert [item.path for item in moved.list_artifacts(old_run, "reports")] == ["reports/report.md"]
+    new_run = moved.create_run(experiment_id).info.run_id
+    moved.log_artifact(new_run, str(tmp_path / "report.md"), "reports")
+    assert (copy / "mlartifacts" / new_run / "artifacts" / "reports" / "report.md").is_file()
+    assert not original.exists()
+    relocate_artifact_root(_config(copy), copy)  # a second session finds nothing to do
+    assert moved.get_experiment(experiment_id).artifact_location.endswith(f"{copy.resolve()}/mlartifacts")
