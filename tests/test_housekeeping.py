@@ -127,6 +127,7 @@ def test_kedro_jupyter_lab_serves_the_project(tmp_path):
     command = [
         str(Path(os.sys.executable).parent / "kedro"), "jupyter", "lab", "--no-browser", f"--port={port}",
         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.ip=127.0.0.1",
+        *(["--allow-root"] if os.geteuid() == 0 else []),  # CI containers run as root, which Jupyter refuses
     ]  # fmt: skip
     with running_server(command, project, env, tmp_path / "jupyter.log") as server:
         server.wait_until_serving(f"http://127.0.0.1:{port}/lab")

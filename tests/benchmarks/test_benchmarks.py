@@ -163,3 +163,17 @@ def test_update_results_replaces_only_its_own_section(tmp_path):
     text = results.read_text()
     assert "second A" in text and "first A" not in text and "only B" in text
     assert text.index("second A") < text.index("only B")
+
+
+def test_larger_than_memory_prints_its_table(tmp_path):
+    results = tmp_path / "results.md"
+    stdout = _run(
+        "larger_than_memory.py", "--images", "60", "--size", "32", "--classes", "3", "--baseline-images", "30",
+        "--batch-size", "8", "--workdir", str(tmp_path / "work"), "--results", str(results), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "| phase | images | seconds (loading) | images/s | before (GiB) | peak (GiB) |" in stdout
+    for phase in ("preprocess, streamed", "one epoch, memory-mapped", "preprocess, in memory", "one epoch, in memory"):
+        assert f"| {phase} " in stdout
+    assert "within the 1.5 GiB target" in stdout
+    assert list((tmp_path / "work").iterdir()) == []  # images and arrays deleted
+    _assert_described(stdout, results, "larger-than-memory")

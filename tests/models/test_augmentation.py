@@ -37,7 +37,7 @@ def _batch(size: int = 32) -> np.ndarray:
 def test_spatial_settings_fold_into_one_affine_layer_after_contrast() -> None:
     augmentation = build_augmentation(FULL, seed=3)
     assert augmentation.name == "augmentation"
-    assert [type(layer).__name__ for layer in augmentation.layers] == ["RandomContrast", "RandomAffine"]
+    assert [type(layer).__name__ for layer in augmentation.layers] == ["CompiledRandomContrast", "RandomAffine"]
     affine = augmentation.get_layer("random_affine")
     assert (affine.flip, affine.rotation, affine.zoom, affine.translation, affine.shear) == (
         "horizontal", 0.1, 0.1, 0.1, 0.1
@@ -47,7 +47,18 @@ def test_spatial_settings_fold_into_one_affine_layer_after_contrast() -> None:
 
 
 def test_contrast_alone_needs_no_affine_layer() -> None:
-    assert [type(layer).__name__ for layer in build_augmentation({"contrast": 0.2}).layers] == ["RandomContrast"]
+    assert [type(layer).__name__ for layer in build_augmentation({"contrast": 0.2}).layers] == ["CompiledRandomContrast"]
+
+
+def test_compiled_contrast_gives_what_keras_random_contrast_gives() -> None:
+    """Same seed, same draws, same arithmetic: on TensorFlow ours runs XLA-compiled, Keras's op by op."""
+    batch = np.random.default_rng(0).uniform(0, 255, (6, 20, 28, 3)).astype(np.float32)
+    ours = build_augmentation({"contrast": 0.4}, seed=5).get_layer("random_contrast")
+    keras_layer = keras.layers.RandomContrast(0.4, value_range=(0, 255), seed=5)
+    expected = keras.ops.convert_to_numpy(keras_layer(batch, training=True))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(batch, training=True)), expected, atol=1e-3)
+    assert not np.allclose(expected, batch, atol=1)
+    assert expected.max() == 255 and expected.min() == 0  # the clip applies
 
 
 def test_layers_change_images_only_while_training_and_keep_pixel_range() -> None:

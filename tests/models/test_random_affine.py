@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from image_classification.models.random_affine import RandomAffine, sample_bilinear
+from image_classification.models.random_affine import RandomAffine, backend_resample, resample, sample_bilinear
 
 SIZE = 24
+EVERY_SETTING = {"flip": "horizontal_and_vertical", "rotation": 0.1, "zoom": 0.1, "translation": 0.1, "shear": 0.1}
 
 
 def _images(batch: int = 4, size: int = SIZE) -> np.ndarray:
@@ -56,6 +57,34 @@ def test_sampling_matches_keras_affine_transform_with_reflected_edges() -> None:
     np.testing.assert_allclose(_numpy(sample_bilinear(images, mapped_x, mapped_y)), expected, atol=1e-2)
 
 
+def test_the_layer_resamples_with_its_drawn_transforms_as_keras_affine_transform_does() -> None:
+    """The layer's output is ``resample`` at the transforms the same seed draws, and those transforms mean what they
+    mean to Keras's own ``affine_transform`` (inverse mapping, bilinear, reflected edges)."""
+    images = _images(batch=6)
+    transforms = _numpy(RandomAffine(**EVERY_SETTING, seed=11).random_transforms(6, SIZE, SIZE))
+    assert transforms.shape == (6, 8) and not transforms[:, 6:].any()
+    output = _numpy(RandomAffine(**EVERY_SETTING, seed=11)(images, training=True))
+    np.testing.assert_allclose(output, _numpy(resample(images, transforms)), atol=2e-2)
+    expected = _numpy(keras.ops.image.affine_transform(images, transforms, fill_mode="reflect"))
+    np.testing.assert_allclose(output, expected, atol=1e-2)
+
+
+def test_backend_fast_path_matches_the_op_by_op_gathers() -> None:
+    """On TensorFlow the resampling runs compiled by XLA on its own; it must give what the plain ops give for the same
+    draws (JAX already compiles the plain ops with the model, so it has no separate path)."""
+    images = _images(batch=5, size=SIZE + 8)  # not square: rows and columns must not swap
+    images = images[:, :SIZE]
+    transforms = RandomAffine(**EVERY_SETTING, seed=12).random_transforms(5, SIZE, SIZE + 8)
+    fast = backend_resample()
+    if keras.backend.backend() == "tensorflow":
+        assert fast is not resample
+        compiled = fast.experimental_get_compiler_ir(images, transforms)(stage="hlo")  # only XLA functions have one
+        assert "gather" in compiled
+    else:
+        assert fast is resample
+    np.testing.assert_allclose(_numpy(fast(images, transforms)), _numpy(resample(images, transforms)), atol=2e-2)
+
+
 def test_horizontal_flip_alone_mirrors_some_images_exactly_and_keeps_the_rest() -> None:
     images = _images(batch=16)
     flipped = _numpy(RandomAffine(flip="horizontal", seed=1)(images, training=True))
@@ -94,7 +123,7 @@ def test_zoom_and_translation_stay_within_their_factor(setting: str, low: float,
 
 def test_inactive_outside_training_and_reproducible_with_a_seed() -> None:
     images = _images()
-    settings = {"flip": "horizontal_and_vertical", "rotation": 0.1, "zoom": 0.1, "translation": 0.1, "shear": 0.1}
+    settings = EVERY_SETTING
     np.testing.assert_array_equal(_numpy(RandomAffine(**settings)(images, training=False)), images)
     first = _numpy(RandomAffine(**settings, seed=5)(images, training=True))
     second = _numpy(RandomAffine(**settings, seed=5)(images, training=True))
@@ -115,6 +144,18 @@ def test_a_model_with_it_can_be_jit_compiled(augmentation, compiles: bool) -> No
     with pytest.warns(UserWarning, match="doesn't support") if not compiles else _no_warning():
         model.compile(loss="mse", jit_compile=True)
     assert model.jit_compile is compiles
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_trains_in_a_model_with_and_without_jit(jit_compile: bool) -> None:
+    """Inside ``fit`` the batch size is unknown while tracing and the last batch is smaller (TensorFlow's compiled
+    resampling then runs nested in the model's graph, XLA-compiled or not)."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(RandomAffine(**EVERY_SETTING, seed=13)(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+    history = model.fit(_images(batch=6), np.zeros((6, 2), "float32"), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,7 @@ def test_unknown_and_badly_typed_model_settings_are_named_with_a_suggestion(para
     message = _problems(params)
     assert (
         "scratch.models.basenet.optons = {'dropout': 0.2}: unknown scratch model setting; did you mean 'options'? "
-        "Allowed: architecture, input_size, options, training, enabled."
+        "Allowed: architecture, image_size, input_size, options, training, enabled."
     ) in message
     assert "scratch.models.cnn3_dropout.input_size = 'big': must be a whole number." in message
     assert "transfer.models.mobilenet_v2.poling = 'max': unknown transfer model setting; did you mean 'pooling'?" in message

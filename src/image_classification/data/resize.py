@@ -1,5 +1,5 @@
-"""Resizing a decoded image to the square side every model of a run takes (training, reports and predict alike), and
-decoding a list of files chunk by chunk into resized uint8 arrays (preprocess)."""
+"""Resizing a decoded image to a model's square side (training, reports and predict alike), and decoding a list of
+files chunk by chunk into resized uint8 arrays, at one or several sizes per decode (preprocess)."""
 
 from __future__ import annotations
 
@@ -61,25 +61,59 @@ def resized_chunks(
         ``(positions, images)`` per chunk: the indices into ``paths`` of the images kept (int64) and their pixels,
         uint8 (len(positions), size, size, 3).
     """
+    for positions, by_size in resized_chunks_at_sizes(
+        paths, (size,), method, workers=workers, chunk_rows=chunk_rows, desc=desc
+    ):  # fmt: skip
+        yield positions, by_size[size]
+
+
+def resized_chunks_at_sizes(
+    paths: Sequence[str],
+    sizes: Sequence[int],
+    method: str,
+    *,
+    workers: int,
+    chunk_rows: int,
+    desc: str = "Resizing images",
+) -> Iterator[tuple[np.ndarray, dict[int, np.ndarray]]]:
+    """``resized_chunks`` at several sizes at once: each image is decoded once and resized to every size.
+
+    Args:
+        paths: Image files, in the order wanted.
+        sizes: Sides of the square outputs, in pixels (at least one).
+        method: ``resize_image``'s method.
+        workers: Decoding threads.
+        chunk_rows: Images per chunk (at least 1).
+        desc: Label of the progress bar.
+
+    Yields:
+        ``(positions, {size: images})`` per chunk: the indices into ``paths`` of the images kept (the same at every
+        size) and their pixels at each size, uint8 (len(positions), size, size, 3).
+    """
     if method not in RESIZE_METHODS:
         raise ValueError(f"preprocess.resize_method '{method}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}.")
+    sizes = tuple(dict.fromkeys(int(size) for size in sizes))
+    if not sizes:
+        raise ValueError("resized_chunks_at_sizes needs at least one size.")
     chunk_rows = max(int(chunk_rows), 1)
     with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
         total=len(paths), desc=desc, unit="img", disable=None
     ) as progress:
         for start in range(0, len(paths), chunk_rows):
-            decoded = list(pool.map(lambda path: _load_resized(path, size, method), paths[start : start + chunk_rows]))
+            decoded = list(pool.map(lambda path: _load_resized(path, sizes, method), paths[start : start + chunk_rows]))
             progress.update(len(decoded))
-            kept = [index for index, image in enumerate(decoded) if image is not None]
-            images = np.empty((len(kept), size, size, 3), np.uint8)
+            kept = [index for index, images in enumerate(decoded) if images is not None]
+            by_size = {size: np.empty((len(kept), size, size, 3), np.uint8) for size in sizes}
             for row, index in enumerate(kept):
-                images[row] = decoded[index]
-            yield np.array(kept, dtype=np.int64) + start, images
+                for size, image in zip(sizes, decoded[index], strict=True):
+                    by_size[size][row] = image
+            yield np.array(kept, dtype=np.int64) + start, by_size
 
 
-def _load_resized(path: str, size: int, method: str) -> np.ndarray | None:
+def _load_resized(path: str, sizes: tuple[int, ...], method: str) -> list[np.ndarray] | None:
     try:
-        return resize_image(load_rgb(path), size, method)
+        image = load_rgb(path)  # decoded once, whatever the number of sizes
+        return [resize_image(image, size, method) for size in sizes]
     except UnreadableImageError as error:
         logger.warning("Skipping %s: %s", path, error)
         return None

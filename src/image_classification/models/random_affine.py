@@ -90,24 +90,24 @@ def resample(images: Any, transforms: Any) -> Any:
 
 
 @functools.cache
-def _xla_resample() -> Callable[[Any, Any], Any]:
+def compiled_on_tensorflow(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (pure ``keras.ops``, module-level) as the running backend computes it fastest: compiled by XLA
+    on its own on TensorFlow, also inside models that TensorFlow runs op by op (Keras's default on CPU), where each op
+    would be a separate pass over the batch; unchanged elsewhere (JAX compiles it with the model). TensorFlow with a
+    GPU on Apple silicon has no XLA (as Keras's own ``jit_compile`` check knows) and keeps the op-by-op path."""
+    if keras.backend.backend() != "tensorflow":
+        return function
     import tensorflow as tf  # only on the TensorFlow backend
 
-    return tf.function(resample, jit_compile=True, reduce_retracing=True)
+    if platform.system() == "Darwin" and "arm" in platform.processor().lower() and tf.config.list_physical_devices("GPU"):
+        return function
+    # No autograph: the functions have no Python control flow on tensors, and it would re-read their source files.
+    return tf.function(function, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def backend_resample() -> Callable[[Any, Any], Any]:
-    """``resample`` as the running backend computes it fastest: compiled by XLA on its own on TensorFlow (also inside
-    models compiled without XLA), as is elsewhere (JAX compiles it with the model). TensorFlow with a GPU on Apple
-    silicon has no XLA, as Keras's own ``jit_compile`` check knows, and keeps the op-by-op path."""
-    if keras.backend.backend() != "tensorflow":
-        return resample
-    if platform.system() == "Darwin" and "arm" in platform.processor().lower():
-        import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
-            return resample
-    return _xla_resample()
+    """``resample`` as the running backend computes it fastest (``compiled_on_tensorflow``)."""
+    return compiled_on_tensorflow(resample)
 
 
 @keras.saving.register_keras_serializable(package="image_classification")

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from image_classification.config import setting_keys
+from image_classification.data.settings import MIN_IMAGE_SIZE
+
+
+def _image_size_rule(image_size: int | None) -> tuple[str, bool, str]:
+    valid = image_size is None or image_size >= MIN_IMAGE_SIZE
+    return ("image_size", valid, f"at least {MIN_IMAGE_SIZE} pixels, or null (the strategy's, else preprocess.image_size)")
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,8 @@ class ScratchModelSettings:
 
     Attributes:
         architecture: A scratch registry name; null: the model's own name.
+        image_size: Side of the preprocessed images it trains and is evaluated on; null: ``scratch.image_size``,
+            else ``preprocess.image_size``.
         input_size: Pixels the net sees (it resizes its input itself); null: the preprocessed size.
         options: Keyword arguments of the architecture's builder (e.g. ``dense_units``, ``dropout``).
         training: Overrides of the strategy's ``training`` block (read by ``TrainingSettings``).
@@ -27,6 +35,7 @@ class ScratchModelSettings:
     """
 
     architecture: str | None = None
+    image_size: int | None = None
     input_size: int | None = None
     options: dict[str, Any] | None = None
     training: Any = None
@@ -39,7 +48,10 @@ class ScratchModelSettings:
         return self.architecture or model_name
 
     def rules(self) -> list[tuple[str, bool, str]]:
-        return [("input_size", self.input_size is None or self.input_size >= 1, "at least 1 pixel, or null")]
+        return [
+            _image_size_rule(self.image_size),
+            ("input_size", self.input_size is None or self.input_size >= 1, "at least 1 pixel, or null"),
+        ]
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class TransferModelSettings:
 
     Attributes:
         backbone: A backbone registry name (e.g. ``mobilenet_v2``); required.
+        image_size: Side of the preprocessed images it trains and is evaluated on; null: ``transfer.image_size``,
+            else ``preprocess.image_size``.
         weights: ``imagenet``, null (random initialisation) or the path of a no-top weights file.
         mode: ``feature_extraction`` (head trained on cached embeddings) or ``end_to_end``.
         pooling: ``avg`` or ``max``.
@@ -58,6 +72,7 @@ class TransferModelSettings:
     """
 
     backbone: str | None = None
+    image_size: int | None = None
     weights: str | None = "imagenet"
     mode: str = "feature_extraction"
     pooling: str = "avg"
@@ -68,6 +83,9 @@ class TransferModelSettings:
 
     WHAT: ClassVar[str] = "transfer model setting"
 
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [_image_size_rule(self.image_size)]
+
 
 @dataclass(frozen=True)
 class FinetuneModelSettings:
@@ -75,6 +93,7 @@ class FinetuneModelSettings:
 
     Attributes:
         unfreeze_from: A layer name or a number of top layers to unfreeze; null: see ``unfreeze_blocks``.
+        image_size: Must be the size of the transfer model it starts from (its input is fixed); null: that size.
         unfreeze_blocks: A number of top blocks to unfreeze; neither set: the backbone's default.
         training: Overrides of the strategy's ``training`` block (read by ``TrainingSettings``).
         enabled: False leaves the model out of the run.
@@ -82,10 +101,14 @@ class FinetuneModelSettings:
 
     unfreeze_from: int | str | None = None
     unfreeze_blocks: int | None = None
+    image_size: int | None = None
     training: Any = None
     enabled: bool = True
 
     WHAT: ClassVar[str] = "finetune model setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [_image_size_rule(self.image_size)]
 
 
 #: The settings class of each strategy's ``models`` entries.

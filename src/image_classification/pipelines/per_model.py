@@ -106,11 +106,12 @@ def per_model_pipelines(
         strategy: ``scratch``, ``transfer`` or ``finetune``.
         model_names: Models configured for the strategy.
         template: Builds the un-namespaced training steps of one model.
-        shared_inputs: Datasets every model reads as they are (``images_train``, ``class_names``, ...).
+        shared_inputs: Datasets every model reads as they are (``class_names``, ...).
         parameters: Maps a model name to the ``params:`` its steps read besides ``params:model`` (the model's
             settings) and the training blocks, e.g. ``{"params:augmentation": "params:preprocess.augmentation"}``.
         model_inputs: Maps a model name to inputs taken from another namespace (``{"transfer_model":
-            "transfer.mobilenet_v2.model"}``).
+            "transfer.mobilenet_v2.model"}``) or that depend on the model, such as the image caches of its size
+            (``ModelPlan.images``: ``{"images_train": "images_32px_train", ...}``).
     """
     pipelines = [
         Pipeline(

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from image_classification.config import settings_from, unknown_keys
+from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
 from image_classification.models import backbones, heads, scratch
 from image_classification.models.settings import MODEL_SETTINGS
 from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
 from image_classification.models.weights import local_imagenet_weights_file
+from image_classification.project.model_plan import model_image_size, valid_image_size
 from image_classification.training import check_training_blocks, training_block_names
 
 logger = logging.getLogger(__name__)
@@ -44,8 +46,13 @@ class StrategySettings:
 
     training: Any = None
     models: Any = None
+    image_size: int | None = None
 
     WHAT: ClassVar[str] = "strategy setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        valid = self.image_size is None or self.image_size >= MIN_IMAGE_SIZE
+        return [("image_size", valid, f"at least {MIN_IMAGE_SIZE} pixels, or null (preprocess.image_size)")]
 
 
 def check_strategy_block(parameters: dict[str, Any], strategy: str) -> list[ParameterProblem]:
@@ -93,13 +100,31 @@ def _read_model(parameters: dict[str, Any], strategy: str, name: str) -> tuple[A
     return settings, problems + [ParameterProblem(*problem) for problem in read]
 
 
-def too_small(image_size: int, needed: int, model: str, parameter: str) -> ParameterProblem | None:
+def size_parameter(parameters: dict[str, Any], strategy: str, name: str) -> str:
+    """The parameter that sets the image size of ``<strategy>.models.<name>`` (as ``model_plan.model_image_size``
+    reads it), for messages."""
+    for where in (f"{strategy}.models.{name}", strategy):
+        if valid_image_size(_block(parameters, where).get("image_size")):
+            return f"{where}.image_size"
+    return size_parameter(parameters, "transfer", name) if strategy == "finetune" else "preprocess.image_size"
+
+
+def _block(parameters: dict[str, Any], dotted: str) -> dict[str, Any]:
+    block: Any = parameters
+    for key in dotted.split("."):
+        block = block.get(key) if isinstance(block, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
+def too_small(
+    image_size: int, needed: int, model: str, parameter: str, size_parameter: str = "preprocess.image_size"
+) -> ParameterProblem | None:
     if image_size >= needed:
         return None
     return ParameterProblem(
-        "preprocess.image_size",
+        size_parameter,
         image_size,
-        f"{model} ({parameter}) needs images of at least {needed}x{needed} px. Raise preprocess.image_size to "
+        f"{model} ({parameter}) needs images of at least {needed}x{needed} px. Raise {size_parameter} to "
         f"{needed} or more, or pick another model.",
     )
 
@@ -125,7 +150,8 @@ def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None
                 f"{where}.input_size", input_size,
                 f"scratch model '{architecture}' needs at least {needed}x{needed} px: raise input_size to {needed}.",
             ))
-        problems.append(too_small(image_size, needed, f"scratch model '{architecture}'", f"{where}.architecture"))
+        sized_by = size_parameter(parameters, "scratch", name)
+        problems.append(too_small(image_size, needed, f"scratch model '{architecture}'", f"{where}.architecture", sized_by))
     return problems
 
 
@@ -148,7 +174,8 @@ def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | Non
         problems.append(unknown(f"{where}.backbone", backbone, backbones.BACKBONES, "backbone"))
     elif image_size is not None:
         needed = backbones.BACKBONES[backbone].min_size
-        problems.append(too_small(image_size, needed, f"backbone '{backbone}'", f"{where}.backbone"))
+        sized_by = size_parameter(parameters, "transfer", name)
+        problems.append(too_small(image_size, needed, f"backbone '{backbone}'", f"{where}.backbone", sized_by))
     weights = settings.weights
     keyword = weights.lower() if isinstance(weights, str) else weights
     if keyword == "imagenet" and known:
@@ -189,9 +216,12 @@ def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | Non
     if backbone not in backbones.BACKBONES:
         allowed = backbones.BACKBONES
         return [*problems, unknown(f"transfer.models.{name}.backbone", backbone, allowed, "backbone")]
+    problems.append(_same_size_as_transfer(parameters, name))
     if image_size is not None:
         needed = backbones.BACKBONES[backbone].min_size
-        problems.append(too_small(image_size, needed, f"backbone '{backbone}'", f"transfer.models.{name}.backbone"))
+        sized_by = size_parameter(parameters, "finetune", name)
+        where = f"transfer.models.{name}.backbone"
+        problems.append(too_small(image_size, needed, f"backbone '{backbone}'", where, sized_by))
     unfreeze_from, unfreeze_blocks = settings.unfreeze_from, settings.unfreeze_blocks
     try:  # checked at the backbone's own minimum size: only the layer matters here
         start = unfreeze_point(backbone, unfreeze_from, unfreeze_blocks)
@@ -200,6 +230,22 @@ def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | Non
         key = "unfreeze_blocks" if unfreeze_blocks is not None and unfreeze_from is None else "unfreeze_from"
         problems.append(ParameterProblem(f"finetune.models.{name}.{key}", getattr(settings, key), str(error)))
     return problems
+
+
+def _same_size_as_transfer(parameters: dict[str, Any], name: str) -> ParameterProblem | None:
+    """A fine-tuned model keeps its transfer model's input: an ``image_size`` of its own must be that one."""
+    own = model_image_size(parameters, "finetune", name, inherit=False)
+    preprocess = parameters.get("preprocess")
+    default = (preprocess if isinstance(preprocess, dict) else {}).get("image_size", PreprocessSettings.image_size)
+    transfer = model_image_size(parameters, "transfer", name) or default
+    if own is None or own == transfer:
+        return None
+    return ParameterProblem(
+        size_parameter(parameters, "finetune", name), own,
+        f"finetune.models.{name} starts from transfer.models.{name}, which takes {transfer}x{transfer} px images "
+        f"({size_parameter(parameters, 'transfer', name)}); a fine-tuned model keeps its transfer model's input "
+        f"size. Remove this image_size (it then follows the transfer model's) or set it to {transfer}.",
+    )
 
 
 MODEL_CHECKS = {"scratch": _check_scratch, "transfer": _check_transfer, "finetune": _check_finetune}

@@ -12,6 +12,11 @@ plan is set in one place, ``ModelPlanHook.after_context_created``, from the sess
 scripts, ``kedro registry``, kedro-viz without ``--include-hooks``) the plan is read from ``conf/`` of the current
 folder with the ``KEDRO_ENV`` profile.
 
+Each model trains and is evaluated at its own image size (``<strategy>.models.<name>.image_size``, else
+``<strategy>.image_size``, else ``preprocess.image_size``; a fine-tuned model at its transfer model's size). The plan
+knows every model's size, so preprocess writes one cache per size and each model's nodes read the cache of its
+size: ``images_<split>`` at ``preprocess.image_size``, ``images_<size>px_<split>`` at any other.
+
 Kedro keeps the built pipelines for the process: a second session with another plan in the same process needs
 ``bootstrap_project`` again (``%reload_kedro`` in a notebook does it).
 """
@@ -27,6 +32,7 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 
 from image_classification.config import settings_from
+from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
 from image_classification.models.predict_settings import PredictSettings
 
 STRATEGIES = ("scratch", "transfer", "finetune")
@@ -34,6 +40,14 @@ STRATEGIES = ("scratch", "transfer", "finetune")
 DEFAULT_TRANSFER_MODE = "feature_extraction"
 #: ``predict.top_k`` when it is not set.
 DEFAULT_TOP_K = PredictSettings.top_k
+#: The preprocessed splits, one cache each per image size.
+SPLITS = ("train", "val", "test")
+
+
+def images_dataset(split: str, size: int, default_size: int) -> str:
+    """The catalog name of the ``split`` images at ``size`` px: ``images_<split>`` at the default size (as before
+    models had sizes of their own), ``images_<size>px_<split>`` at any other."""
+    return f"images_{split}" if size == default_size else f"images_{size}px_{split}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ class ModelPlan:
         predict_model: ``predict.model``: the model namespace ``predict`` and ``train_and_serve`` use, as written
             (checked by ``served_model`` when a pipeline needs it).
         predict_top_k: ``predict.top_k``: classes per image, the served model's default.
+        default_image_size: ``preprocess.image_size``: the size of every model that sets none.
+        image_sizes: Model namespace -> the image side it trains and is evaluated at.
     """
 
     scratch: tuple[str, ...] = ()
@@ -57,6 +73,8 @@ class ModelPlan:
     transfer_modes: Mapping[str, str] = field(default_factory=dict)
     predict_model: str = ""
     predict_top_k: int = DEFAULT_TOP_K
+    default_image_size: int = PreprocessSettings.image_size
+    image_sizes: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> ModelPlan:
@@ -74,6 +92,9 @@ class ModelPlan:
             for strategy, block in models.items()
         }
         predict = parameters.get("predict") or {}
+        preprocess = parameters.get("preprocess")
+        default_size = valid_image_size((preprocess if isinstance(preprocess, Mapping) else {}).get("image_size"))
+        default_size = default_size or PreprocessSettings.image_size
         return cls(
             scratch=enabled["scratch"],
             transfer=enabled["transfer"],
@@ -85,6 +106,12 @@ class ModelPlan:
             predict_model=str(predict.get("model") or ""),
             # A bad top_k keeps the default here; the run checks name it before any node runs.
             predict_top_k=settings_from(PredictSettings, [(predict, "predict")])[0].top_k,
+            default_image_size=default_size,
+            image_sizes={
+                f"{strategy}.{name}": model_image_size(parameters, strategy, name) or default_size
+                for strategy in STRATEGIES
+                for name in enabled[strategy]
+            },
         )
 
     def models(self, strategy: str) -> tuple[str, ...]:
@@ -100,6 +127,19 @@ class ModelPlan:
     def namespaces(self) -> list[str]:
         """Every trained model's namespace, e.g. ``["scratch.basenet", "transfer.mobilenet_v2"]``."""
         return [f"{strategy}.{name}" for strategy in STRATEGIES for name in self.models(strategy)]
+
+    def image_size(self, namespace: str) -> int:
+        """The image side model ``namespace`` (``<strategy>.<name>``) trains at; the default when not planned."""
+        return self.image_sizes.get(namespace, self.default_image_size)
+
+    def extra_image_sizes(self) -> tuple[int, ...]:
+        """The sizes, besides ``default_image_size``, that some planned model needs (smallest first)."""
+        return tuple(sorted(set(self.image_sizes.values()) - {self.default_image_size}))
+
+    def images(self, namespace: str, splits: tuple[str, ...] = ("train", "val")) -> dict[str, str]:
+        """``images_<split>`` -> the cache model ``namespace`` reads it from, for its namespaced pipeline's inputs."""
+        size = self.image_size(namespace)
+        return {f"images_{split}": images_dataset(split, size, self.default_image_size) for split in splits}
 
     def transfer_mode(self, name: str) -> str:
         """The ``mode`` of transfer model ``name`` (``feature_extraction`` when not planned)."""
@@ -157,6 +197,26 @@ def trained_model_namespaces(parameters: Mapping[str, Any] | None = None) -> lis
     """Every model namespace the training pipelines produce: from ``parameters`` when given, else the current plan."""
     plan = current_model_plan() if parameters is None else ModelPlan.from_parameters(parameters)
     return plan.namespaces()
+
+
+def valid_image_size(value: Any) -> int | None:
+    """``value`` when it is a usable image side; None otherwise (the run checks name a bad one before any node)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_IMAGE_SIZE else None
+
+
+def model_image_size(parameters: Mapping[str, Any], strategy: str, name: str, *, inherit: bool = True) -> int | None:
+    """The image side ``<strategy>.models.<name>`` asks for (its own ``image_size``, else its strategy's); None: the
+    default (``preprocess.image_size``). A fine-tuned model that asks for none takes its transfer model's (unless
+    ``inherit`` is False)."""
+    block = parameters.get(strategy)
+    block = block if isinstance(block, Mapping) else {}
+    models = block.get("models")
+    model = (models if isinstance(models, Mapping) else {}).get(name)
+    own = valid_image_size((model if isinstance(model, Mapping) else {}).get("image_size"))
+    own = own or valid_image_size(block.get("image_size"))
+    if own is None and inherit and strategy == "finetune":
+        return model_image_size(parameters, "transfer", name)
+    return own
 
 
 def _models_block(parameters: Mapping[str, Any], strategy: str) -> Mapping[str, Any]:

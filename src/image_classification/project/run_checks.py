@@ -33,7 +33,7 @@ from image_classification.project.model_checks import (
     check_training,
     unknown,
 )
-from image_classification.project.model_plan import STRATEGIES, configured_models
+from image_classification.project.model_plan import STRATEGIES, configured_models, model_image_size
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ def check_run_parameters(
             problems += check_strategy_block(parameters, strategy)
         for name in names:
             problems += check_training(parameters, strategy, name)
-            problems += MODEL_CHECKS[strategy](parameters, name, image_size)
+            own_size = model_image_size(parameters, strategy, name)  # None: preprocess.image_size
+            problems += MODEL_CHECKS[strategy](parameters, name, own_size or image_size)
     unique = {str(problem): problem for problem in problems if problem is not None}  # values may be unhashable
     return list(unique.values())
 

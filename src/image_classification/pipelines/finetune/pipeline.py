@@ -31,13 +31,15 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
 
     Returns:
         Per model ``finetune.<name>``: ``collect_training_blocks``, ``fine_tune_model`` (from
-        ``transfer.<name>.model``) and ``log_epoch_metrics``.
+        ``transfer.<name>.model``) and ``log_epoch_metrics``, reading the image caches of the model's size (that of
+        its transfer model: ``ModelPlan.images``).
     """
+    plan = current_model_plan()
     return per_model_pipelines(
         "finetune",
-        current_model_plan().finetune if model_names is None else model_names,
+        plan.finetune if model_names is None else model_names,
         _one_model,
-        shared_inputs={"images_train", "images_val", "class_names"},
+        shared_inputs={"class_names"},
         parameters=lambda name: {"params:transfer_model": f"params:transfer.models.{name}"},
-        model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model"},
+        model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model", **plan.images(f"finetune.{name}")},
     )

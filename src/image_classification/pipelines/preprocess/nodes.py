@@ -1,7 +1,9 @@
 """Decode, orient and resize every image once into uint8 arrays, one bundle per split, streamed chunk by chunk.
 
 Normalisation is left to each model (a ``Rescaling`` layer or the backbone's own ``preprocess_input``), so the
-arrays stay uint8 and one cache serves every model. The node returns ``ArrayChunks``, not arrays: the catalog's
+arrays stay uint8 and one cache serves every model of a size. Models may train at sizes of their own
+(``ModelPlan.image_sizes``): each image is then decoded once and resized to every size (``SharedDecode``), one cache
+per size. The node returns ``ArrayChunks``, not arrays: the catalog's
 ``MemmapArraysDataset`` decodes and writes one chunk at a time, so a split larger than memory never is in memory,
 and training reads it back memory-mapped.
 """
@@ -9,7 +11,7 @@ and training reads it back memory-mapped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,10 +19,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from image_classification.config import load_settings
-from image_classification.data.resize import resized_chunks
+from image_classification.data.resize import resized_chunks_at_sizes
 from image_classification.data.settings import PreprocessSettings
 from image_classification.datasets import ArrayChunks
 from image_classification.models.augmentation import preview_augmentations
+from image_classification.pipelines.preprocess.shared_decode import SharedDecode
 
 logger = logging.getLogger(__name__)
 
@@ -29,30 +32,44 @@ SPLITS = ("train", "val", "test")
 CHUNK_BYTES = 64 * 2**20
 
 
-def _split_chunks(split: str, rows: pd.DataFrame, class_index: dict[str, int], config: PreprocessSettings) -> ArrayChunks:
-    size, method = config.image_size, config.resize_method
+def _split_chunks(
+    split: str, rows: pd.DataFrame, class_index: dict[str, int], config: PreprocessSettings, sizes: Sequence[int]
+) -> list[ArrayChunks]:
+    """One ``ArrayChunks`` per size of ``sizes``, sharing one decoding pass."""
+    method = config.resize_method
     paths = rows["path"].tolist()
     labels = np.array([class_index[label] for label in rows["label"]], dtype=np.int64)
+    chunk_rows = CHUNK_BYTES // sum(size * size * 3 for size in sizes)
+    at_sizes = " and ".join(f"{size}x{size}" for size in sizes)
 
-    def chunks() -> Iterator[dict[str, np.ndarray]]:
+    def decode() -> Iterator[tuple[np.ndarray, dict[int, np.ndarray]]]:
         kept = 0
-        for positions, images in resized_chunks(
-            paths, size, method, workers=config.workers, chunk_rows=CHUNK_BYTES // (size * size * 3),
-            desc=f"Resizing {split} images",
+        for positions, by_size in resized_chunks_at_sizes(
+            paths, sizes, method, workers=config.workers, chunk_rows=chunk_rows, desc=f"Resizing {split} images",
         ):  # fmt: skip
             kept += len(positions)
-            yield {"images": images, "labels": labels[positions]}
+            yield positions, by_size
         if kept == 0:
             raise ValueError(f"The {split} split has no readable image; check the validation report.")
-        logger.info("Preprocessed %s: %d images of %dx%d px (%d skipped).", split, kept, size, size, len(paths) - kept)
+        logger.info("Preprocessed %s: %d images of %s px (%d skipped).", split, kept, at_sizes, len(paths) - kept)
 
-    return ArrayChunks(len(paths), {"images": ((size, size, 3), np.dtype(np.uint8)), "labels": ((), np.dtype(np.int64))}, chunks)
+    shared = SharedDecode(decode, sizes)
+
+    def bundle(size: int) -> ArrayChunks:
+        def chunks() -> Iterator[dict[str, np.ndarray]]:
+            for positions, images in shared.chunks(size):
+                yield {"images": images, "labels": labels[positions]}
+
+        row_shapes = {"images": ((size, size, 3), np.dtype(np.uint8)), "labels": ((), np.dtype(np.int64))}
+        return ArrayChunks(len(paths), row_shapes, chunks)
+
+    return [bundle(size) for size in sizes]
 
 
 def build_image_arrays(
-    splits: pd.DataFrame, class_names: list[str], config: dict[str, Any]
-) -> tuple[ArrayChunks, ArrayChunks, ArrayChunks]:
-    """Plans the decoding (EXIF-oriented, RGB) and resizing of every image, one bundle per split.
+    splits: pd.DataFrame, class_names: list[str], config: dict[str, Any], extra_sizes: Sequence[int] = ()
+) -> tuple[ArrayChunks, ...]:
+    """Plans the decoding (EXIF-oriented, RGB) and resizing of every image, one bundle per split and size.
 
     Nothing is decoded here: each bundle decodes its images a chunk at a time when the catalog saves it (or when
     ``ArrayChunks.in_memory()`` is called, for small data).
@@ -62,23 +79,27 @@ def build_image_arrays(
         class_names: Sorted class names; a label's index is its position.
         config: ``params:preprocess``, read as ``PreprocessSettings``: ``image_size``, ``resize_method`` and
             ``workers`` (threads).
+        extra_sizes: Sizes some models train at besides ``image_size`` (``ModelPlan.extra_image_sizes``); each
+            image is still decoded once.
 
     Raises:
         ValueError: An unknown setting or a value of the wrong type or range; a split without rows. A split none of
             whose images decodes any more raises while it is saved.
 
     Returns:
-        ``ArrayChunks`` of ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test.
+        ``ArrayChunks`` of ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` for train, val and test at
+        ``image_size``, then for train, val and test at each of ``extra_sizes``; the labels are the same at every size.
     """
     settings = load_settings(PreprocessSettings, config, "preprocess")
+    sizes = tuple(dict.fromkeys([settings.image_size, *(int(size) for size in extra_sizes)]))
     class_index = {name: index for index, name in enumerate(class_names)}
-    bundles = []
+    by_split = []
     for split in SPLITS:
         rows = splits[splits["split"] == split].reset_index(drop=True)
         if rows.empty:
             raise ValueError(f"The {split} split has no image; check the split settings and the validation report.")
-        bundles.append(_split_chunks(split, rows, class_index, settings))
-    return tuple(bundles)
+        by_split.append(_split_chunks(split, rows, class_index, settings, sizes))
+    return tuple(by_split[split][size] for size in range(len(sizes)) for split in range(len(SPLITS)))
 
 
 def preview_augmentation(images_train: dict[str, np.ndarray], augmentation: dict[str, Any]) -> Figure:

@@ -7,11 +7,13 @@ outputs ``report.ns.evaluation``, ``report.ns.test_metrics`` (logged to the mode
 ``report.ns.classification_report``, ``report.ns.learning_curves_figure``, ``report.ns.confusion_matrix_figure``,
 ``report.ns.predictions_figure``. Across models: ``report.test_split`` and ``report.serving_spec`` (read by the
 MLflow hook), ``comparison``, ``strategy_tests``, ``comparison_figure``, ``report_markdown`` and ``report_html``.
+A model with an image size of its own is evaluated on the test cache of its size (``images_<size>px_test``: the same
+images in the same order, so McNemar's test still pairs them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from kedro.pipeline import Node, Pipeline
@@ -56,8 +58,9 @@ def _titled(plot: Callable[..., Figure], title: str) -> Callable[..., Figure]:
     return function
 
 
-def _model_report(model: str) -> Pipeline:
-    """Evaluation, per-class table and figures of one model; datasets and node names get the ``model`` prefix."""
+def _model_report(model: str, test_images: str = "images_test") -> Pipeline:
+    """Evaluation, per-class table and figures of one model, on ``test_images`` (the test cache of its size);
+    datasets and node names get the ``model`` prefix."""
     nodes = [
         Node(
             evaluate_model,
@@ -106,11 +109,13 @@ def _model_report(model: str) -> Pipeline:
             name="plot_predictions",
         ),
     ]
-    return Pipeline(nodes, namespace=model, inputs=SHARED_INPUTS, parameters={PARAMETERS}, tags=TAG)
+    inputs = {"images_test": test_images, "class_names": "class_names"}
+    return Pipeline(nodes, namespace=model, inputs=inputs, parameters={PARAMETERS}, tags=TAG)
 
 
 def _explanation(models: list[str]) -> list[Node]:
-    """Grad-CAM of the best transfer or fine-tuned model; nothing when the run has none."""
+    """Grad-CAM of the best transfer or fine-tuned model (of those at the default size: the heatmaps are drawn over
+    ``images_test``); nothing when the run has none."""
     explained = [model for model in models if model.split(".", 1)[0] in EXPLAINED_STRATEGIES]
     if not explained:
         return []
@@ -126,10 +131,11 @@ def _explanation(models: list[str]) -> list[Node]:
     ]
 
 
-def _comparison_report(models: list[str]) -> Pipeline:
-    """Nodes reading every model's datasets, passed by name as keyword arguments (``per_model_inputs``)."""
+def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
+    """Nodes reading every model's datasets, passed by name as keyword arguments (``per_model_inputs``); Grad-CAM
+    picks among ``explainable``."""
     tables = {"comparison": "comparison", "strategy_tests": "strategy_tests", "config": PARAMETERS}
-    explanation = _explanation(models)
+    explanation = _explanation(explainable)
     return Pipeline(
         [
             *explanation,
@@ -186,12 +192,17 @@ def _comparison_report(models: list[str]) -> Pipeline:
     )
 
 
-def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    model_namespaces: list[str] | None = None, test_images: Mapping[str, str] | None = None, **kwargs
+) -> Pipeline:
     """Build the report pipeline for the given trained models.
 
     Args:
         model_namespaces: ``<strategy>.<name>`` of every trained model to report on. Default: the project's
             plan, ``image_classification.project.model_plan.trained_model_namespaces()``.
+        test_images: Model namespace -> the test images it is evaluated on (``images_<size>px_test`` for a model
+            with a size of its own). Default: from the plan when ``model_namespaces`` is not given; else
+            ``images_test`` for every model not listed.
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
@@ -202,10 +213,13 @@ def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipe
     """
     if model_namespaces is None:
         # Imported here: the plan reads the project's parameters, which explicit namespaces do not need.
-        from image_classification.project.model_plan import trained_model_namespaces  # noqa: PLC0415
+        from image_classification.project.model_plan import current_model_plan  # noqa: PLC0415
 
-        model_namespaces = trained_model_namespaces()
+        plan = current_model_plan()
+        model_namespaces = plan.namespaces()
+        test_images = {model: plan.images(model, ("test",))["images_test"] for model in model_namespaces}
     models = list(model_namespaces)
+    test_images = {model: (test_images or {}).get(model, "images_test") for model in models}
     if len(set(models)) != len(models):
         raise ValueError(f"Model namespaces must be unique, got {models}.")
     malformed = [model for model in models if "." not in model.strip(".")]
@@ -215,11 +229,14 @@ def create_pipeline(model_namespaces: list[str] | None = None, **kwargs) -> Pipe
         )
     if not models:
         return Pipeline([])
-    per_model = sum((_model_report(model) for model in models), Pipeline([]))
+    per_model = sum((_model_report(model, test_images[model]) for model in models), Pipeline([]))
+    at_default_size = [model for model in models if test_images[model] == "images_test"]
+    model_inputs = {f"{model}.{kind}" for model in models for kind in ("model", "history", "training_summary")}
+    inner = Pipeline([per_model, _comparison_report(models, at_default_size)])
     return Pipeline(
-        [per_model, _comparison_report(models)],
+        inner,
         namespace=NAMESPACE,
-        inputs=SHARED_INPUTS | {f"{model}.{kind}" for model in models for kind in ("model", "history", "training_summary")},
-        outputs=OUTPUTS,
+        inputs=SHARED_INPUTS | set(test_images.values()) | model_inputs,
+        outputs=OUTPUTS & inner.all_outputs(),  # no gradcam_figure when no model can be explained
         parameters={PARAMETERS, "params:preprocess", "params:predict"},
     )

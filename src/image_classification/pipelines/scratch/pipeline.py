@@ -23,13 +23,15 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
-        Per model ``scratch.<name>``: ``collect_training_blocks``, ``train_scratch_model`` and ``log_epoch_metrics``.
+        Per model ``scratch.<name>``: ``collect_training_blocks``, ``train_scratch_model`` and ``log_epoch_metrics``,
+        reading the image caches of the model's size (``ModelPlan.images``).
     """
-    names = current_model_plan().scratch if model_names is None else model_names
+    plan = current_model_plan()
     return per_model_pipelines(
         "scratch",
-        names,
+        plan.scratch if model_names is None else model_names,
         _one_model,
-        shared_inputs={"images_train", "images_val", "class_names"},
+        shared_inputs={"class_names"},
         parameters=lambda name: {"params:augmentation": "params:preprocess.augmentation"},
+        model_inputs=lambda name: plan.images(f"scratch.{name}"),
     )

@@ -53,7 +53,7 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
 
     Returns:
         Per model ``transfer.<name>``: ``collect_training_blocks``, ``build_transfer_classifier``, the steps of its
-        mode and ``log_epoch_metrics``.
+        mode and ``log_epoch_metrics``, reading the image caches of the model's size (``ModelPlan.images``).
 
     Raises:
         ValueError: A model's ``mode`` is unknown.
@@ -63,6 +63,7 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         "transfer",
         plan.transfer if model_names is None else model_names,
         lambda name: _one_model(name, plan.transfer_mode(name)),
-        shared_inputs={"images_train", "images_val", "class_names"},
+        shared_inputs={"class_names"},
         parameters=lambda name: {"params:augmentation": "params:preprocess.augmentation"},
+        model_inputs=lambda name: plan.images(f"transfer.{name}"),
     )
