@@ -7,8 +7,8 @@
 * **Stricter baseline**: the same per-image steps with PIL's C affine transform instead of ``scipy.ndimage``.
 * **Ours**: what ``training.fit_model`` does per batch: ``batches.ArrayBatches`` slices the preprocessed uint8 cache
   (``build_image_arrays``) and casts the batch to float32 with one-hot labels, then the model's augmentation layers
-  (``models.augmentation.build_augmentation``: one ``RandomAffine`` resampling and ``RandomContrast``) run on it
-  compiled, as inside ``fit``.
+  (``models.augmentation.build_augmentation``: ``RandomContrast`` and one ``RandomAffine`` resampling) run on it
+  compiled, as inside ``fit`` (on TensorFlow their per-pixel work is XLA-compiled inside the un-jitted model).
 
 Same training images, same image size, same batch size, same augmentation settings (the project's
 ``preprocess.augmentation`` with a horizontal flip), same process. The one-off cost of building the cache is

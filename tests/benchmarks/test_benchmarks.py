@@ -67,13 +67,14 @@ def test_input_pipeline_prints_its_table(tiny_photos, tmp_path, backend: str, se
     results = tmp_path / "results.md"
     stdout = _run(
         "input_pipeline.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "1", "--image-size", "48",
-        "--batch-size", "8", "--backend", backend, "--results", str(results), tmp_path=tmp_path,
+        "--batch-size", "8", "--fit-epochs", "1", "--backend", backend, "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
     assert "| way | per batch | images | seconds | images/s | vs baseline |" in stdout
     assert "| baseline: seeds' way (Keras ImageDataGenerator) |" in stdout
     assert "| stricter baseline: same steps with PIL's affine |" in stdout
     assert "| ours: uint8 cache + augmentation layers |" in stdout
     assert "| random_affine | flip=horizontal, rotation=0.05" in stdout  # the per-layer breakdown
+    assert "| basenet, with augmentation |" in stdout and "| basenet, without augmentation |" in stdout  # fit epochs
     assert f"Keras backend {backend};" in stdout
     _assert_described(stdout, results, section)
 

@@ -10,7 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from image_classification.models.random_affine import RandomAffine, backend_resample, resample, sample_bilinear
+from image_classification.models.random_affine import (
+    RandomAffine,
+    backend_resample,
+    resample,
+    sample_bilinear,
+)
 
 SIZE = 24
 EVERY_SETTING = {"flip": "horizontal_and_vertical", "rotation": 0.1, "zoom": 0.1, "translation": 0.1, "shear": 0.1}

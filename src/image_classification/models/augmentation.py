@@ -42,8 +42,8 @@ class SymmetricRandomShear(keras.layers.RandomShear):
 
 def adjust_contrast(images: Any, factor: Any, low: float, high: float) -> Any:
     """``keras.layers.RandomContrast``'s arithmetic on channels-last images: each channel stretched by ``factor``
-    ``(B, 1, 1, 1)`` about its per-image mean, clipped to ``[low, high]``."""
-    mean = keras.ops.mean(images, axis=(-3, -2), keepdims=True)
+    ``(B, 1, 1, 1)`` about its per-image mean (over rows, then columns, as Keras), clipped to ``[low, high]``."""
+    mean = keras.ops.mean(keras.ops.mean(images, axis=-3, keepdims=True), axis=-2, keepdims=True)
     return keras.ops.clip((images - mean) * factor + mean, low, high)
 
 
@@ -51,11 +51,13 @@ def adjust_contrast(images: Any, factor: Any, low: float, high: float) -> Any:
 class CompiledRandomContrast(keras.layers.RandomContrast):
     """``keras.layers.RandomContrast`` (same settings, draws and arithmetic) whose per-pixel arithmetic runs compiled
     by XLA on TensorFlow, as ``RandomAffine``'s resampling (``compiled_on_tensorflow``): on CPU, TensorFlow would
-    otherwise make a pass over the batch per op, which cost as much as the compiled resampling itself."""
+    otherwise make a pass over the batch per op, which cost as much as the compiled resampling itself. Other
+    backends run Keras's own code (JAX compiles it with the model)."""
 
     def transform_images(self, images: Any, transformation: Any, training: bool = True) -> Any:
-        if not training or self.data_format != "channels_last" or keras.backend.backend() != self.backend.name:
-            return super().transform_images(images, transformation, training=training)  # e.g. inside tf.data
+        on_tensorflow = keras.backend.backend() == "tensorflow"
+        if not (training and on_tensorflow and self.data_format == "channels_last"):
+            return super().transform_images(images, transformation, training=training)
         low, high = self.value_range
         return compiled_on_tensorflow(adjust_contrast)(images, transformation["contrast_factor"], low, high)
 
