@@ -30,7 +30,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile   # two workers, whole files each (module fixtures run once)
 
 viz: install
 	$(BIN)/kedro viz run

@@ -29,3 +29,14 @@ def shared_dir() -> Path:
             "or set IMAGE_CLASSIFICATION_SHARED to its path."
         )
     return SHARED_DIR
+
+
+#: Test folders whose files each take a minute or more (a whole `kedro run`, a benchmark, a browser session).
+SLOW_FOLDERS = ("e2e", "notebooks", "benchmarks", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow test files first: `make test` spreads files over two workers (pytest-xdist, --dist loadfile) in this
+    order, so the longest files start at once instead of leaving one worker busy at the end. Order within a file is
+    kept, and no test depends on another file's."""
+    items.sort(key=lambda item: Path(item.path).relative_to(PROJECT_ROOT / "tests").parts[0] not in SLOW_FOLDERS)

@@ -34,6 +34,7 @@ SMALL_RUN_PARAMETERS = {
     "scratch": {"training": {"epochs": 1}, "models": {"cnn3_dropout": {"enabled": False}}},
     "transfer": {"models": {"mobilenet_v2": {"enabled": False}, "mobilenet_v1_075": {"enabled": False}}},
     "finetune": {"models": {"mobilenet_v2": {"enabled": False}, "mobilenet_v1_075": {"enabled": False}}},
+    "embeddings": {"tsne_max_points": 200},  # the map of all 1,797 digits is not what this test is about
     "report": {"bootstrap_samples": 100},
 }
 
