@@ -52,7 +52,7 @@ class GanSettings:
     image_size: int = 64
     latent_size: int = 100
     base_filters: int = 32
-    epochs: int = 25
+    epochs: int = 60
     batch_size: int = 8
     generator_learning_rate: float = 2e-4
     discriminator_learning_rate: float = 2e-4
