@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from itertools import combinations
 from typing import Any
 
@@ -51,7 +50,6 @@ STRATEGY_TEST_COLUMNS = [
     "significant",
     "conclusion",
 ]
-_MLFLOW_METRICS = ("accuracy", "top5_accuracy", "macro_f1", "log_loss")
 
 
 def strategy_of(model: str) -> str:
@@ -190,26 +188,3 @@ def compare_strategies(evaluations: dict[str, dict], alpha: float = 0.05) -> pd.
         rows.append(row)
     return pd.DataFrame(rows, columns=STRATEGY_TEST_COLUMNS)
 
-
-def test_metrics_for_mlflow(comparison: pd.DataFrame) -> dict[str, dict[str, float | int]]:
-    """Test metrics of every model in kedro-mlflow's ``MlflowMetricsHistoryDataset`` format.
-
-    Args:
-        comparison: Output of ``compare_models``.
-
-    Returns:
-        ``{"<model>.test_<metric>": {"value": v, "step": 0}}`` for accuracy, top-5 accuracy, macro-F1 and log
-        loss; missing (None/NaN) values are left out because MLflow cannot log them.
-    """
-    metrics: dict[str, dict[str, float | int]] = {}
-    for row in comparison.to_dict("records"):
-        for name in _MLFLOW_METRICS:
-            value = row.get(name)
-            if value is None or not math.isfinite(float(value)):
-                continue
-            metrics[f"{row['model']}.test_{name}"] = {"value": float(value), "step": 0}
-    return metrics
-
-
-# The name starts with "test_"; stop pytest from collecting it wherever it is imported into a test module.
-test_metrics_for_mlflow.__test__ = False
