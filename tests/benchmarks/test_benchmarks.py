@@ -7,65 +7,18 @@ with the machine described, and writes its own section of a results file.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DIR
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-BUNDLED_PAINTINGS = Path(__file__).resolve().parents[2] / "src" / "image_classification" / "bundled" / "impressionists"
-
-
-@pytest.fixture(scope="module")
-def tiny_photos(tmp_path_factory) -> Path:
-    """Real images in one folder per class: ../shared's 40 cats and dogs, else two bundled painters (60 paintings)."""
-    folder = SHARED_DIR / "datasets" / "cats_dogs_tiny"
-    if folder.is_dir():
-        return folder
-    two_painters = tmp_path_factory.mktemp("two_painters")
-    for painter in ("Monet", "VanGogh"):  # 2 classes, so the benchmarks' small --limit still splits by class
-        shutil.copytree(BUNDLED_PAINTINGS / painter, two_painters / painter)  # copies: ingest follows no symlink
-    return two_painters
-
-
-@pytest.fixture(scope="module")
-def shared_tiny_photos(shared_dir: Path) -> Path:
-    """../shared's 40 cats and dogs: the accuracy study knows that set by name."""
-    return shared_dir / "datasets" / "cats_dogs_tiny"
-
-
-def _run(script: str, *arguments: str, tmp_path: Path) -> str:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KEDRO_DISABLE_TELEMETRY": "true"}
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *arguments],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result.stdout
-
-
-def _assert_described(stdout: str, results: Path, section: str) -> None:
-    assert "- Machine: " in stdout and "- Load average (1/5/15 min): " in stdout and "- Command: `python " in stdout
-    text = results.read_text()
-    assert f"<!-- {section}:start -->" in text and f"<!-- {section}:end -->" in text
+from tests.benchmarks.conftest import BENCHMARKS, assert_described, run_script
 
 
 @pytest.mark.parametrize(("backend", "section"), [("tensorflow", "input-pipeline"), ("jax", "input-pipeline-jax")])
 def test_input_pipeline_prints_its_table(tiny_photos, tmp_path, backend: str, section: str):
     results = tmp_path / "results.md"
-    stdout = _run(
+    stdout = run_script(
         "input_pipeline.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "1", "--image-size", "48",
         "--batch-size", "8", "--fit-epochs", "1", "--backend", backend, "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
@@ -76,7 +29,7 @@ def test_input_pipeline_prints_its_table(tiny_photos, tmp_path, backend: str, se
     assert "| random_affine | flip=horizontal, rotation=0.05" in stdout  # the per-layer breakdown
     assert "| basenet, with augmentation |" in stdout and "| basenet, without augmentation |" in stdout  # fit epochs
     assert f"Keras backend {backend};" in stdout
-    _assert_described(stdout, results, section)
+    assert_described(stdout, results, section)
 
 
 def test_image_data_generator_gets_the_same_ranges_in_its_own_units():
@@ -98,43 +51,13 @@ def test_image_data_generator_gets_the_same_ranges_in_its_own_units():
 
 def test_feature_extraction_prints_its_table(tiny_photos, tmp_path):
     results = tmp_path / "results.md"
-    stdout = _run(
+    stdout = run_script(
         "feature_extraction.py", "--data", str(tiny_photos), "--limit", "40", "--epochs", "2", "--image-size", "32",
         "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
     assert "| way | what one epoch runs | epoch times (s) | s/epoch (steady) | vs from images |" in stdout
     assert "on cached embeddings (mode: feature_extraction)" in stdout
-    _assert_described(stdout, results, "feature-extraction")
-
-
-@pytest.mark.e2e
-def test_overhead_prints_its_table(tiny_photos, tmp_path):
-    results = tmp_path / "results.md"
-    stdout = _run(
-        "overhead.py", "--data", str(tiny_photos), "--image-size", "32", "--epochs", "1", "--repeats", "1",
-        "--workdir", str(tmp_path / "project"), "--results", str(results), tmp_path=tmp_path,
-    )  # fmt: skip
-    assert "| bare Keras script (`benchmarks/bare_keras_transfer.py`) |" in stdout
-    assert "| `kedro run --pipelines=transfer` |" in stdout
-    _assert_described(stdout, results, "overhead")
-
-
-@pytest.mark.e2e
-def test_accuracy_study_runs_kedro_and_writes_its_tables(shared_tiny_photos, tmp_path):
-    results = tmp_path / "results.md"
-    results.write_text("# Results\n\nKept as it is.\n")
-    stdout = _run(
-        "accuracy_study.py", "--datasets", "cats_dogs_tiny", "--run-folds", "2",
-        "--models", "scratch.basenet", "transfer.mobilenet_v2", "--seed", "3",
-        "--workdir", str(tmp_path / "study"), "--results", str(results), tmp_path=tmp_path,
-    )  # fmt: skip
-    assert "| model | test accuracy per fold (95% CI) | mean ± sd (points) |" in stdout
-    models = [line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| `")]
-    assert models == ["`scratch.basenet`", "`transfer.mobilenet_v2`"]  # the others were switched off
-    assert "n = 20 |" in stdout  # 2 folds of the 4 over 40 photos: 20 test images pooled, each tested once
-    assert "| transfer vs scratch |" in stdout  # McNemar between the two strategies, on the pooled images
-    _assert_described(stdout, results, "accuracy-study-cats_dogs_tiny")
-    assert results.read_text().startswith("# Results\n\nKept as it is.\n")
+    assert_described(stdout, results, "feature-extraction")
 
 
 def test_a_missing_data_folder_is_named_with_the_fix(tmp_path):
@@ -168,7 +91,7 @@ def test_update_results_replaces_only_its_own_section(tmp_path):
 
 def test_larger_than_memory_prints_its_table(tmp_path):
     results = tmp_path / "results.md"
-    stdout = _run(
+    stdout = run_script(
         "larger_than_memory.py", "--images", "60", "--size", "32", "--classes", "3", "--baseline-images", "30",
         "--batch-size", "8", "--workdir", str(tmp_path / "work"), "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
@@ -177,4 +100,4 @@ def test_larger_than_memory_prints_its_table(tmp_path):
         assert f"| {phase} " in stdout
     assert "within the 1.5 GiB target" in stdout
     assert list((tmp_path / "work").iterdir()) == []  # images and arrays deleted
-    _assert_described(stdout, results, "larger-than-memory")
+    assert_described(stdout, results, "larger-than-memory")
