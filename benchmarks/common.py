@@ -298,3 +298,23 @@ def data_description(data_dir: Path, prepared: PreparedData | None = None) -> st
         f"train/val/test {counts.get('train', 0)}/{counts.get('val', 0)}/{counts.get('test', 0)}, "
         f"project's stratified split, seed {prepared.seed})"
     )
+
+
+def epoch_timer():
+    """A Keras callback that records the wall seconds of every epoch (``.seconds``), validation included."""
+    import keras
+
+    class EpochTimes(keras.callbacks.Callback):
+        """Wall seconds of every epoch, validation included."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+
+    return EpochTimes()

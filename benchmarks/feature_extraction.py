@@ -28,25 +28,6 @@ import common
 common.setup_environment()
 
 
-def _epoch_timer():
-    import keras
-
-    class EpochTimes(keras.callbacks.Callback):
-        """Wall seconds of every epoch, validation included."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._started)
-
-    return EpochTimes()
-
-
 def steady_epoch(seconds: list[float]) -> float:
     """Median epoch time without the first epoch (which also traces and compiles), or the first if it is alone."""
     return statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
@@ -113,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     print(f"Training the head from images (end to end) for {args.epochs} epoch(s) ...", flush=True)  # noqa: T201
-    images_timer = _epoch_timer()
+    images_timer = common.epoch_timer()
     fit_model(classifier(), prepared.train, prepared.val, settings, callbacks=[images_timer])
 
     print("Extracting features, then training the head on them ...", flush=True)  # noqa: T201
@@ -127,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         for split, bundle in (("train", prepared.train), ("val", prepared.val))
     }
     extraction_s = time.perf_counter() - started
-    features_timer = _epoch_timer()
+    features_timer = common.epoch_timer()
     fit_model(head_model(cached), features["train"], features["val"], settings, callbacks=[features_timer])
     machine.finish()
 

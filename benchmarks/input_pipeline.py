@@ -112,22 +112,10 @@ def time_ways(ways: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, tuple[
 def fit_epoch_seconds(prepared: Any, args: argparse.Namespace, augmentation: dict[str, Any] | None) -> list[float]:
     """Wall seconds of each epoch of ``fit_model`` (validation included) training the scratch net ``args.fit_model``
     at the cache's size, with the project's training settings (no early stop), with or without augmentation."""
-    import keras
 
     from image_classification.models.augmentation import build_augmentation
     from image_classification.models.scratch import create_scratch_model
     from image_classification.training import TrainingSettings, fit_model, merge_training_config
-
-    class EpochTimes(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._started)
 
     overrides = {"epochs": args.fit_epochs, "batch_size": args.batch_size, "seed": args.seed, "verbose": 0}
     quiet = {"early_stopping_patience": None, "reduce_lr_patience": None, "checkpoint_root": None}
@@ -139,7 +127,7 @@ def fit_epoch_seconds(prepared: Any, args: argparse.Namespace, augmentation: dic
     layers = build_augmentation(augmentation, seed=args.seed) if augmentation else None
     shape = (args.image_size, args.image_size, 3)
     model = create_scratch_model(args.fit_model, shape, len(prepared.class_names), layers, seed=args.seed)
-    timer = EpochTimes()
+    timer = common.epoch_timer()
     fit_model(model, prepared.train, prepared.val, settings, callbacks=[timer])
     return timer.seconds
 
