@@ -31,23 +31,12 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
-#: Test files and folders that take half a minute or more each (a whole `kedro run`, a benchmark, a browser session,
-#: a subprocess on another backend), longest first.
-SLOW_TESTS = (
-    "e2e", "benchmarks", "notebooks", "browser", "robustness/test_checkpoints.py", "robustness/test_runs.py",
-    "training/test_multi_device.py", "profiles", "pipelines/predict/test_serving.py", "test_model_plan.py",
-    "test_housekeeping.py", "test_airflow_dag.py", "test_training.py",
-)  # fmt: skip
-
-
-def _slowness(item: pytest.Item) -> int:
-    path = Path(item.path).relative_to(PROJECT_ROOT / "tests").as_posix()
-    matches = [rank for rank, slow in enumerate(SLOW_TESTS) if path == slow or path.startswith(f"{slow}/")]
-    return matches[0] if matches else len(SLOW_TESTS)
+#: Test folders whose files each take a minute or more (a whole `kedro run`, a benchmark, a browser session).
+SLOW_FOLDERS = ("e2e", "notebooks", "benchmarks", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow test files first: `make test` spreads files over two workers (pytest-xdist, --dist loadfile) in this
     order, so the longest files start at once instead of leaving one worker busy at the end. Order within a file is
-    kept (the sort is stable), and no test depends on another file's."""
-    items.sort(key=_slowness)
+    kept, and no test depends on another file's."""
+    items.sort(key=lambda item: Path(item.path).relative_to(PROJECT_ROOT / "tests").parts[0] not in SLOW_FOLDERS)
