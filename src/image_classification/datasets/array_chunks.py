@@ -42,15 +42,23 @@ class ArrayChunks:
             raise ValueError(f"A chunk's arrays have different numbers of rows: {sorted(counts)}.")
         return counts.pop()
 
-    def in_memory(self) -> dict[str, np.ndarray]:
-        """Every array whole, in memory: for small data (tests, notebooks, the in-memory benchmarks)."""
-        arrays = {name: np.empty((self.rows, *shape), dtype) for name, (shape, dtype) in self.row_shapes.items()}
+    def checked_chunks(self) -> Iterator[tuple[int, int, Mapping[str, np.ndarray]]]:
+        """One pass over the chunks as ``(first row, rows, chunk)``, each checked (``check``); a ValueError as soon
+        as they give more rows than declared."""
         filled = 0
         for chunk in self.chunks():
             count = self.check(chunk)
             if filled + count > self.rows:
                 raise ValueError(f"The chunks give more than the {self.rows} rows declared.")
-            for name, array in chunk.items():
-                arrays[name][filled : filled + count] = array
+            yield filled, count, chunk
             filled += count
+
+    def in_memory(self) -> dict[str, np.ndarray]:
+        """Every array whole, in memory: for small data (tests, notebooks, the in-memory benchmarks)."""
+        arrays = {name: np.empty((self.rows, *shape), dtype) for name, (shape, dtype) in self.row_shapes.items()}
+        filled = 0
+        for first, count, chunk in self.checked_chunks():
+            for name, array in chunk.items():
+                arrays[name][first : first + count] = array
+            filled = first + count
         return {name: array[:filled] for name, array in arrays.items()}

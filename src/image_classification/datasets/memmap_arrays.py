@@ -162,13 +162,10 @@ class MemmapArraysDataset(AtomicFileDataset):
                 for name, spec in data.row_shapes.items()
             }
             rows = 0
-            for chunk in data.chunks():
-                count = data.check(chunk)
-                if rows + count > data.rows:
-                    raise ValueError(f"The chunks give more than the {data.rows} rows declared.")
+            for first, count, chunk in data.checked_chunks():
                 for name, writer in writers.items():
                     writer.write(chunk[name])
-                rows += count
+                rows = first + count
             for writer in writers.values():
                 writer.finish(rows)
         contents = {
