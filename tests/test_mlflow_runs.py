@@ -38,6 +38,8 @@ def test_the_parent_run_is_named_after_pipelines_profile_and_time(pipelines, env
         ("report", None),
         (None, None),
         ("ingest", None),
+        ("report.baseline.linear_probe.mobilenet_v2", "baseline.linear_probe.mobilenet_v2"),
+        ("baseline.linear_probe.mobilenet_v2", "baseline.linear_probe.mobilenet_v2"),
     ],
 )
 def test_a_node_logs_to_the_child_run_of_its_model_namespace(node_namespace, model):
@@ -45,11 +47,11 @@ def test_a_node_logs_to_the_child_run_of_its_model_namespace(node_namespace, mod
 
 
 def _holder(accuracy: str | None, split: str | None):
-    tags = {key: value for key, value in (("test_accuracy", accuracy), ("test_split", split)) if value is not None}
+    tags = {key: value for key, value in (("validation_accuracy", accuracy), ("test_split", split)) if value is not None}
     return SimpleNamespace(version="3", tags=tags)
 
 
-def test_the_alias_moves_only_to_a_strictly_better_model_on_the_same_test_split():
+def test_the_alias_moves_only_to_a_model_with_a_strictly_better_validation_accuracy_on_the_same_split():
     assert alias_decision(None, 0.5, "abc")[0]
     assert alias_decision(_holder("0.80", "abc"), 0.81, "abc")[0]
     assert not alias_decision(_holder("0.80", "abc"), 0.80, "abc")[0]

@@ -7,7 +7,10 @@ from typing import Any
 
 import keras
 
-DEFAULT_HEAD_CONFIG: dict[str, Any] = {"dense_units": [], "dropout": 0.2, "batch_norm": False}
+DEFAULT_HEAD_CONFIG: dict[str, Any] = {"dense_units": [], "dropout": 0.2, "batch_norm": False, "fit": None}
+#: How a head is trained on cached features: ``lbfgs`` (a linear head: multinomial logistic regression, its
+#: regularisation chosen by inner cross-validation, written into the Dense layer) or ``gradient`` (Keras ``fit``).
+HEAD_FITS = ("lbfgs", "gradient")
 
 
 def _checked_config(config: dict[str, Any] | None) -> dict[str, Any]:
@@ -25,7 +28,24 @@ def _checked_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"Head setting dropout must be a number in [0, 1), got {dropout!r}.")
     if not isinstance(config["batch_norm"], bool):
         raise ValueError(f"Head setting batch_norm must be true or false, got {config['batch_norm']!r}.")
-    return {"dense_units": list(units), "dropout": float(dropout), "batch_norm": config["batch_norm"]}
+    fit = config["fit"]
+    if fit is not None and fit not in HEAD_FITS:
+        raise ValueError(f"Head setting fit must be one of {', '.join(HEAD_FITS)} or null, got {fit!r}.")
+    if fit == "lbfgs" and (units or config["batch_norm"]):
+        raise ValueError(
+            "Head setting fit: lbfgs fits a linear head (a logistic regression): it needs dense_units: [] and "
+            "batch_norm: false; use fit: gradient for a head with hidden layers."
+        )
+    return {"dense_units": list(units), "dropout": float(dropout), "batch_norm": config["batch_norm"], "fit": fit}
+
+
+def head_fit(config: dict[str, Any] | None) -> str:
+    """How the head of ``config`` is trained on cached features: its ``fit``, else ``lbfgs`` for a linear head and
+    ``gradient`` for one with hidden layers or batch norm."""
+    config = _checked_config(config)
+    if config["fit"] is not None:
+        return config["fit"]
+    return "gradient" if config["dense_units"] or config["batch_norm"] else "lbfgs"
 
 
 def build_head(input_dim: int, num_classes: int, config: dict[str, Any] | None = None) -> keras.Sequential:
@@ -38,7 +58,8 @@ def build_head(input_dim: int, num_classes: int, config: dict[str, Any] | None =
         input_dim: Length of the feature vector (the backbone's channel count).
         num_classes: Number of classes (at least 2).
         config: ``dense_units`` (list of hidden sizes, default []), ``dropout`` (rate in [0, 1), default 0.2,
-            0 switches it off), ``batch_norm`` (bool, default false: normalise the features and each hidden layer).
+            0 switches it off), ``batch_norm`` (bool, default false: normalise the features and each hidden layer),
+            ``fit`` (how it is trained, ``head_fit``; not a layer).
 
     Returns:
         A ``keras.Sequential`` named ``head`` with input shape (input_dim,) and float32 softmax output.

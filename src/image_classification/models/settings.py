@@ -95,6 +95,9 @@ class FinetuneModelSettings:
         unfreeze_from: A layer name or a number of top layers to unfreeze; null: see ``unfreeze_blocks``.
         image_size: Must be the size of the transfer model it starts from (its input is fixed); null: that size.
         unfreeze_blocks: A number of top blocks to unfreeze; neither set: the backbone's default.
+        layer_decay: Discriminative learning rates: the top block trains at ``layer_decay`` times the learning rate,
+            each block below at another factor of it, the head at the full rate (``models.layer_decay``); null: one
+            rate for every unfrozen layer.
         training: Overrides of the strategy's ``training`` block (read by ``TrainingSettings``).
         enabled: False leaves the model out of the run.
     """
@@ -102,13 +105,15 @@ class FinetuneModelSettings:
     unfreeze_from: int | str | None = None
     unfreeze_blocks: int | None = None
     image_size: int | None = None
+    layer_decay: float | None = None
     training: Any = None
     enabled: bool = True
 
     WHAT: ClassVar[str] = "finetune model setting"
 
     def rules(self) -> list[tuple[str, bool, str]]:
-        return [_image_size_rule(self.image_size)]
+        valid_decay = self.layer_decay is None or 0 < self.layer_decay <= 1
+        return [_image_size_rule(self.image_size), ("layer_decay", valid_decay, "a number in (0, 1], or null")]
 
 
 #: The settings class of each strategy's ``models`` entries.

@@ -36,6 +36,11 @@ from image_classification.project.mlflow_store import relocate_artifact_root
 logger = logging.getLogger(__name__)
 
 REPORT_NAMESPACE = "report"
+#: Linear probes get a child run for their metrics, but no MLflow model and no place in the registry.
+BASELINE_STRATEGY = "baseline"
+#: The study's folds (``fold_<i>``): each model of each fold gets a child run tagged with its fold; none is logged as
+#: an MLflow model or registered (a fold's model is evidence for the comparison, not a model to serve).
+FOLD_PREFIX = "fold_"
 #: Training summary key -> child run parameter; the model's ``backbone`` is added from the parameters.
 _SUMMARY_PARAMS = {
     "strategy": "strategy", "model_name": "model", "image_size": "image_size", "learning_rate": "learning_rate",
@@ -46,11 +51,15 @@ _BATCH = 1000  # MLflow's limit of metrics per log_batch
 
 
 def model_namespace(node_namespace: str | None) -> str | None:
-    """The model a node works for: ``report.transfer.mobilenet_v2`` or ``transfer.mobilenet_v2`` -> the latter."""
+    """The model a node works for: ``report.transfer.mobilenet_v2`` or ``transfer.mobilenet_v2`` -> the latter;
+    a baseline has three parts (``baseline.linear_probe.mobilenet_v2``); a fold of the study keeps its prefix
+    (``fold_0.report.transfer.mobilenet_v2`` -> ``fold_0.transfer.mobilenet_v2``)."""
     parts = (node_namespace or "").split(".")
-    if parts[0] == REPORT_NAMESPACE:
+    fold = [parts.pop(0)] if parts and parts[0].startswith(FOLD_PREFIX) else []
+    if parts and parts[0] == REPORT_NAMESPACE:
         parts = parts[1:]
-    return ".".join(parts[:2]) if len(parts) >= 2 and all(parts[:2]) else None
+    depth = 3 if parts and parts[0] == BASELINE_STRATEGY else 2
+    return ".".join(fold + parts[:depth]) if len(parts) >= depth and all(parts[:depth]) else None
 
 
 def parent_run_name(pipeline_names: list[str] | str | None, env: str | None, when: datetime) -> str:
@@ -146,8 +155,11 @@ class MlflowRunsHook:
 
     def _child(self, namespace: str) -> _Child:
         if namespace not in self._children:
-            strategy, model = namespace.split(".", 1)
+            fold, _, rest = namespace.partition(".") if namespace.startswith(FOLD_PREFIX) else ("", "", namespace)
+            strategy, model = rest.split(".", 1)
             tags = {"mlflow.parentRunId": self._parent.info.run_id, "strategy": strategy, "model": model}
+            if fold:
+                tags["fold"] = fold.removeprefix(FOLD_PREFIX)
             run = self._client.create_run(self._parent.info.experiment_id, run_name=namespace, tags=tags)
             self._children[namespace] = _Child(run.info.run_id)
         return self._children[namespace]
@@ -174,7 +186,11 @@ class MlflowRunsHook:
 
     def _backbone(self, namespace: str) -> str:
         """``backbone`` (transfer, and finetune through its transfer model) or ``architecture`` (scratch)."""
+        if namespace.startswith(FOLD_PREFIX):
+            namespace = namespace.split(".", 1)[1]
         strategy, model = namespace.split(".", 1)
+        if strategy == BASELINE_STRATEGY:  # baseline.linear_probe.<name> probes transfer.<name>
+            strategy, model = "finetune", model.rsplit(".", 1)[-1]
         owner = "transfer" if strategy == "finetune" else strategy
         name = f"params:{owner}.models.{model}"
         settings = self._catalog.load(name) if name in self._catalog else {}
@@ -190,9 +206,14 @@ class MlflowRunsHook:
         for namespace, child in sorted(evaluated.items()):
             if test_split:
                 self._client.set_tag(child.run_id, "test_split", test_split)
+            if namespace.startswith((f"{BASELINE_STRATEGY}.", FOLD_PREFIX)):
+                continue
             model_uri = self._log_model(namespace, child.run_id, spec, catalog)
             if model_uri:
-                candidates.append(Candidate(namespace, child.run_id, model_uri, child.metrics["test_accuracy"]))
+                validation = child.metrics.get("validation_accuracy", float("-inf"))
+                candidates.append(
+                    Candidate(namespace, child.run_id, model_uri, validation, child.metrics["test_accuracy"])
+                )
         logger.info("Logged %d MLflow models in %.1f s.", len(candidates), time.perf_counter() - started)
         settings = _registry_settings(catalog)
         if candidates and settings.register:

@@ -32,6 +32,7 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 
 from image_classification.config import settings_from
+from image_classification.data.folds import StudySettings
 from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
 from image_classification.models.predict_settings import PredictSettings
 
@@ -42,6 +43,8 @@ DEFAULT_TRANSFER_MODE = "feature_extraction"
 DEFAULT_TOP_K = PredictSettings.top_k
 #: The preprocessed splits, one cache each per image size.
 SPLITS = ("train", "val", "test")
+#: ``baseline.linear_probe.<backbone>``: the linear probe of each transfer model trained on cached features.
+BASELINE_PREFIX = "baseline.linear_probe"
 
 
 def images_dataset(split: str, size: int, default_size: int) -> str:
@@ -65,6 +68,7 @@ class ModelPlan:
         predict_top_k: ``predict.top_k``: classes per image, the served model's default.
         default_image_size: ``preprocess.image_size``: the size of every model that sets none.
         image_sizes: Model namespace -> the image side it trains and is evaluated at.
+        study_folds: ``study.folds``: how many fold namespaces (``fold_<i>``) the ``study`` pipeline has.
     """
 
     scratch: tuple[str, ...] = ()
@@ -75,6 +79,7 @@ class ModelPlan:
     predict_top_k: int = DEFAULT_TOP_K
     default_image_size: int = PreprocessSettings.image_size
     image_sizes: Mapping[str, int] = field(default_factory=dict)
+    study_folds: int = StudySettings.model_fields["folds"].default
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> ModelPlan:
@@ -112,6 +117,7 @@ class ModelPlan:
                 for strategy in STRATEGIES
                 for name in enabled[strategy]
             },
+            study_folds=_study_folds(parameters),
         )
 
     def models(self, strategy: str) -> tuple[str, ...]:
@@ -140,6 +146,14 @@ class ModelPlan:
         """``images_<split>`` -> the cache model ``namespace`` reads it from, for its namespaced pipeline's inputs."""
         size = self.image_size(namespace)
         return {f"images_{split}": images_dataset(split, size, self.default_image_size) for split in splits}
+
+    def probed(self) -> tuple[str, ...]:
+        """Transfer models with cached features (``feature_extraction`` mode): each gets a linear-probe baseline."""
+        return tuple(name for name in self.transfer if self.transfer_mode(name) == "feature_extraction")
+
+    def baseline_namespaces(self) -> list[str]:
+        """``baseline.linear_probe.<name>`` of every probed transfer model."""
+        return [f"{BASELINE_PREFIX}.{name}" for name in self.probed()]
 
     def transfer_mode(self, name: str) -> str:
         """The ``mode`` of transfer model ``name`` (``feature_extraction`` when not planned)."""
@@ -217,6 +231,14 @@ def model_image_size(parameters: Mapping[str, Any], strategy: str, name: str, *,
     if own is None and inherit and strategy == "finetune":
         return model_image_size(parameters, "transfer", name)
     return own
+
+
+def _study_folds(parameters: Mapping[str, Any]) -> int:
+    """``study.folds``; the default when unset or not a whole number from 2 (Kedro's validator names a bad one)."""
+    study = parameters.get("study")
+    folds = (study if isinstance(study, Mapping) else {}).get("folds")
+    valid = isinstance(folds, int) and not isinstance(folds, bool) and folds >= 2
+    return folds if valid else StudySettings.model_fields["folds"].default
 
 
 def _models_block(parameters: Mapping[str, Any], strategy: str) -> Mapping[str, Any]:

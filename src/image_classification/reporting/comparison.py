@@ -12,6 +12,8 @@ from image_classification.reporting.statistics import mcnemar_test
 
 # Strategies in the order a reader expects them; unknown strategies follow alphabetically.
 STRATEGY_ORDER = ("scratch", "transfer", "finetune")
+#: The strategy of the linear probes (``baseline.linear_probe.<backbone>``): a floor, not a contender.
+BASELINE_STRATEGY = "baseline"
 
 # Test metrics from ``evaluate_model`` and training cost from the training summary, per model.
 _TEST_METRICS = [
@@ -24,7 +26,7 @@ _TEST_METRICS = [
     "log_loss",
     "tta_accuracy",
 ]
-_SUMMARY_COLUMNS = ["train_time_s", "epochs_run", "trainable_params", "total_params"]
+_SUMMARY_COLUMNS = ["validation_accuracy", "train_time_s", "epochs_run", "trainable_params", "total_params"]
 _METRIC_COLUMNS = [*_TEST_METRICS, "inference_images_per_s"]
 COMPARISON_COLUMNS = [
     "model",
@@ -35,6 +37,7 @@ COMPARISON_COLUMNS = [
 ]
 
 STRATEGY_TEST_COLUMNS = [
+    "comparison",
     "strategy_a",
     "model_a",
     "accuracy_a",
@@ -95,18 +98,49 @@ def compare_models(evaluations: dict[str, dict], summaries: dict[str, dict]) -> 
 
 def _ordered_strategies(strategies: set[str]) -> list[str]:
     known = [strategy for strategy in STRATEGY_ORDER if strategy in strategies]
-    return known + sorted(strategies - set(STRATEGY_ORDER))
+    return known + sorted(strategies - set(STRATEGY_ORDER) - {BASELINE_STRATEGY})
 
 
-def best_model_per_strategy(evaluations: dict[str, dict]) -> dict[str, str]:
-    """Strategy -> its most accurate model namespace (ties go to the first name alphabetically)."""
+def validation_accuracy(summary: dict | None) -> float:
+    """What chooses between models: the training summary's ``validation_accuracy`` (the best epoch's accuracy on the
+    validation split, or the inner cross-validated accuracy of a head or probe fitted on train + validation);
+    minus infinity when it is missing, so such a model is never chosen over one that has it."""
+    value = (summary or {}).get("validation_accuracy")
+    return float(value) if value is not None and np.isfinite(value) else float("-inf")
+
+
+def best_model_per_strategy(summaries: dict[str, dict]) -> dict[str, str]:
+    """Strategy -> its model with the best validation accuracy (ties: the first name alphabetically).
+
+    Chosen on validation data only, never on the test split; baselines are not a strategy here.
+    """
     best: dict[str, str] = {}
-    for model in sorted(evaluations):
+    for model in sorted(summaries):
         strategy = strategy_of(model)
-        accuracy = evaluations[model]["metrics"]["accuracy"]
-        if strategy not in best or accuracy > evaluations[best[strategy]]["metrics"]["accuracy"]:
+        if strategy == BASELINE_STRATEGY:
+            continue
+        if strategy not in best or validation_accuracy(summaries[model]) > validation_accuracy(summaries[best[strategy]]):
             best[strategy] = model
     return {strategy: best[strategy] for strategy in _ordered_strategies(set(best))}
+
+
+def comparison_pairs(models: list[str], summaries: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """The pairs McNemar's test compares, as ``(kind, model_a, model_b)``, none chosen by a test score.
+
+    * ``strategies``: the best model of each strategy (``best_model_per_strategy``) against each other's;
+    * ``fine-tune vs transfer``: each fine-tuned model against the transfer model it started from;
+    * ``head vs probe``: each transfer model against the linear probe of its backbone.
+    """
+    best = best_model_per_strategy({model: summaries.get(model) or {} for model in models})
+    pairs = [("strategies", best[a], best[b]) for a, b in combinations(best, 2)]
+    present = set(models)
+    for model in sorted(models):
+        strategy, _, name = model.partition(".")
+        if strategy == "finetune" and f"transfer.{name}" in present:
+            pairs.append(("fine-tune vs transfer", model, f"transfer.{name}"))
+        if strategy == "transfer" and f"{BASELINE_STRATEGY}.linear_probe.{name}" in present:
+            pairs.append(("head vs probe", model, f"{BASELINE_STRATEGY}.linear_probe.{name}"))
+    return pairs
 
 
 def _check_same_test_set(evaluations: dict[str, dict]) -> None:
@@ -139,19 +173,20 @@ def _conclusion(row: dict, n_images: int) -> str:
     )
 
 
-def compare_strategies(evaluations: dict[str, dict], alpha: float = 0.05) -> pd.DataFrame:
-    """McNemar's test between the best model of each strategy, for every pair of strategies present.
-
-    The best model of a strategy is picked by test accuracy, so with several models per strategy the p-values
-    are somewhat optimistic; the report says so.
+def compare_strategies(
+    evaluations: dict[str, dict], summaries: dict[str, dict] | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
+    """McNemar's test on every pair of ``comparison_pairs``: strategies, fine-tune vs transfer, head vs probe.
 
     Args:
         evaluations: Model namespace (``<strategy>.<name>``) -> output of ``evaluate_model``.
+        summaries: Model namespace -> training summary; its ``validation_accuracy`` picks each strategy's best model.
+            Missing: no model of a strategy has one, and ties go to the first name.
         alpha: Significance level (``report.alpha``).
 
     Returns:
-        DataFrame with ``STRATEGY_TEST_COLUMNS``, one row per strategy pair (none with a single strategy);
-        ``conclusion`` states the result in plain words.
+        DataFrame with ``STRATEGY_TEST_COLUMNS``, one row per pair (none with a single model); ``conclusion`` states
+        the result in plain words.
 
     Raises:
         ValueError: If ``alpha`` is not in (0, 1) or the models were scored on different test labels.
@@ -161,20 +196,20 @@ def compare_strategies(evaluations: dict[str, dict], alpha: float = 0.05) -> pd.
     if not evaluations:
         return pd.DataFrame(columns=STRATEGY_TEST_COLUMNS)
     _check_same_test_set(evaluations)
-    best = best_model_per_strategy(evaluations)
     rows = []
-    for strategy_a, strategy_b in combinations(best, 2):
-        eval_a, eval_b = evaluations[best[strategy_a]], evaluations[best[strategy_b]]
+    for kind, model_a, model_b in comparison_pairs(sorted(evaluations), summaries or {}):
+        eval_a, eval_b = evaluations[model_a], evaluations[model_b]
         labels = np.asarray(eval_a["labels"])
         test = mcnemar_test(
             np.asarray(eval_a["predictions"]) == labels, np.asarray(eval_b["predictions"]) == labels
         )
         row = {
-            "strategy_a": strategy_a,
-            "model_a": best[strategy_a],
+            "comparison": kind,
+            "strategy_a": strategy_of(model_a),
+            "model_a": model_a,
             "accuracy_a": float(eval_a["metrics"]["accuracy"]),
-            "strategy_b": strategy_b,
-            "model_b": best[strategy_b],
+            "strategy_b": strategy_of(model_b),
+            "model_b": model_b,
             "accuracy_b": float(eval_b["metrics"]["accuracy"]),
             "only_a_correct": test["b"],
             "only_b_correct": test["c"],
@@ -187,4 +222,3 @@ def compare_strategies(evaluations: dict[str, dict], alpha: float = 0.05) -> pd.
         row["conclusion"] = _conclusion(row, labels.size)
         rows.append(row)
     return pd.DataFrame(rows, columns=STRATEGY_TEST_COLUMNS)
-

@@ -84,6 +84,7 @@ def comparison_display(comparison: pd.DataFrame, confidence: float = 0.95) -> pd
             "Top-5": _percent(row["top5_accuracy"]),
             "Macro-F1": _number(row["macro_f1"]),
             "Log loss": _number(row["log_loss"]),
+            "Validation accuracy": _percent(row.get("validation_accuracy")),
             "Train time (s)": _number(row["train_time_s"], 1),
             "Epochs": _count(row["epochs_run"]),
             "Trainable / total params": f"{_count(row['trainable_params'])} / {_count(row['total_params'])}",
@@ -98,6 +99,7 @@ def strategy_display(strategy_tests: pd.DataFrame) -> pd.DataFrame:
     """Human-readable version of the ``compare_strategies`` table (all cells are strings)."""
     rows = [
         {
+            "Comparison": row.get("comparison", "strategies"),
             "A": f"{row['model_a']} ({_percent(row['accuracy_a'])})",
             "B": f"{row['model_b']} ({_percent(row['accuracy_b'])})",
             "Only A right": _count(row["only_a_correct"]),
@@ -163,21 +165,37 @@ def summary_sentences(
         )
     else:
         sentences.append(
-            "Strategies are compared with McNemar's test on the best model of each strategy (paired, same test "
-            "images; exact binomial test when fewer than 25 images differ, chi-square with continuity correction "
+            "McNemar's test compares, on the same test images, the best model of each strategy, each fine-tuned "
+            "model with the transfer model it started from, and each transfer head with the linear probe of its "
+            "backbone (exact binomial test when fewer than 25 images differ, chi-square with continuity correction "
             "otherwise):"
         )
         sentences.append(strategy_tests["conclusion"].astype(str).tolist())
-        if comparison["strategy"].value_counts().max() > 1:
-            sentences.append(
-                "The best model of a strategy was chosen by its test accuracy, which makes these p-values somewhat "
-                "optimistic."
-            )
+        sentences.append(
+            "Every choice was made without the test split: the best model of a strategy has the best validation "
+            "accuracy (the validation split, or the inner cross-validation of train + validation for linear heads "
+            "and probes); the test split only reports."
+        )
+        sentences += _below_probe(strategy_tests)
     sentences.append(
         "Inference speed is images per second of batched model.predict on the machine that ran the report "
         "(after one warm-up batch); it is comparable between models of this run only."
     )
     return sentences
+
+
+def _below_probe(strategy_tests: pd.DataFrame) -> list[str]:
+    """A finding for each transfer head less accurate on the test split than the linear probe of its backbone."""
+    if "comparison" not in strategy_tests:
+        return []
+    rows = strategy_tests[strategy_tests["comparison"] == "head vs probe"]
+    return [
+        f"{row['model_a']} ({_percent(row['accuracy_a'])}) falls below the linear probe of its backbone, "
+        f"{row['model_b']} ({_percent(row['accuracy_b'])}), the floor a transfer head must meet"
+        + (" (significantly)." if row["significant"] else " (not significantly).")
+        for row in rows.to_dict("records")
+        if row["accuracy_a"] < row["accuracy_b"]
+    ]
 
 
 def report_sections(
@@ -188,8 +206,10 @@ def report_sections(
     *,
     confidence: float = 0.95,
     bootstrap_samples: int = 1000,
+    error_analysis: pd.DataFrame | None = None,
 ) -> list[Section]:
-    """The report's sections in reading order: findings, models, strategy tests, figures, per-class scores.
+    """The report's sections in reading order: findings, models, paired tests, error analysis, figures, per-class
+    scores.
 
     Args:
         comparison: Output of ``compare_models``.
@@ -198,6 +218,8 @@ def report_sections(
         figures: Caption -> figure, in this order; the figures are not closed. No section when empty.
         confidence: Coverage of the accuracy intervals, for the text.
         bootstrap_samples: Bootstrap resamples behind the intervals, for the text.
+        error_analysis: The most-confused class pairs of each strategy's best model (``strategy``, ``model``,
+            ``true``, ``predicted``, ``count``); no section when None or empty.
     """
     findings = summary_sentences(comparison, strategy_tests, confidence, bootstrap_samples)
     sections = [
@@ -208,8 +230,16 @@ def report_sections(
         ),
     ]
     if not strategy_tests.empty:
-        tests_table = Table(strategy_display(strategy_tests), ("A", "B", "Test", "Significant"))
-        sections.append(Section("Strategy comparison (McNemar's test)", (tests_table,)))
+        tests_table = Table(strategy_display(strategy_tests), ("Comparison", "A", "B", "Test", "Significant"))
+        sections.append(Section("Paired comparisons (McNemar's test)", (tests_table,)))
+    if error_analysis is not None and not error_analysis.empty:
+        pairs = error_analysis.assign(count=error_analysis["count"].map(_count)).rename(columns=str.capitalize)
+        note = Bullets([
+            "The class pairs each strategy's best model (by validation accuracy) confuses most on the test split: "
+            "true class, the class it predicted instead, how many test images. The figures show each model's "
+            "highest-loss test images."
+        ])  # fmt: skip
+        sections.append(Section("Error analysis", (note, Table(pairs, ("Strategy", "Model", "True", "Predicted")))))
     if figures:
         plots = tuple(Plot(caption, figure) for caption, figure in figures.items())
         sections.append(Section("Figures", plots))

@@ -12,12 +12,38 @@ from __future__ import annotations
 
 import math
 import mmap
+from collections.abc import Callable
 from contextlib import suppress
 
 import keras
 import numpy as np
 
 from image_classification.training.distribution import training_replicas
+
+#: Mixes one training batch: ``(float32 images, one-hot labels, generator) -> (images, labels)``, e.g.
+#: ``models.batch_mixing.BatchMixer`` (mixup, CutMix). Passed in from outside: ``training`` imports no ``models``.
+BatchMixing = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+#: Builds the ``BatchMixing`` of the ``training`` settings, called with ``mixup_alpha=, cutmix_alpha=, switch_prob=``:
+#: ``models.batch_mixing.batch_mixer``, which the caller of ``fit_model`` passes in.
+MixingFactory = Callable[..., BatchMixing | None]
+
+
+def build_mixing(
+    mixing_factory: MixingFactory | None, mixup_alpha: float, cutmix_alpha: float, switch_prob: float
+) -> BatchMixing | None:
+    """The mixing the ``training`` settings turn on (an alpha above 0), or None when both alphas are 0.
+
+    Raises:
+        ValueError: Mixing turned on but no ``mixing_factory`` to build it with.
+    """
+    if mixup_alpha == 0 and cutmix_alpha == 0:
+        return None
+    if mixing_factory is None:
+        raise ValueError(
+            f"training.mixup_alpha ({mixup_alpha}) / cutmix_alpha ({cutmix_alpha}) turn batch mixing on, but no "
+            "mixing_factory was given: pass mixing_factory=models.batch_mixing.batch_mixer."
+        )
+    return mixing_factory(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob)
 
 
 def release_mapped_pages(array: np.ndarray) -> bool:
@@ -48,6 +74,10 @@ class ArrayBatches(keras.utils.PyDataset):
     With ``shuffle`` the order is redrawn, from a generator seeded with ``seed``, at the start of every epoch. Shuffled
     (training) batches split between several devices (``distribution.training_replicas``) leave out the last
     ``N % devices`` rows of each epoch's order, a different few every epoch, so that every batch splits evenly.
+
+    ``mixing`` (shuffled batches only) is applied to each batch after the cast, with a generator seeded from
+    ``seed``, the epoch and the batch index: the same batch is mixed the same way whatever order it is read in, and
+    the shuffled order does not depend on whether batches are mixed. Without it batches are exactly the arrays'.
     """
 
     def __init__(
@@ -59,11 +89,32 @@ class ArrayBatches(keras.utils.PyDataset):
         *,
         shuffle: bool = False,
         seed: int | None = None,
+        mixing: BatchMixing | None = None,
     ) -> None:
+        """Batches of ``images`` and ``labels``.
+
+        Args:
+            images: uint8 (or any) array (N, ...), in memory or memory-mapped.
+            labels: Class indices (N,).
+            num_classes: Width of the one-hot labels.
+            batch_size: Rows per batch (the last one may be smaller).
+            shuffle: Redraw the order every epoch (training batches).
+            seed: Seeds the order and the mixing.
+            mixing: Mixes each shuffled batch (mixup, CutMix); None leaves batches as they are.
+
+        Raises:
+            ValueError: ``mixing`` without ``shuffle``: validation and evaluation batches are never mixed.
+        """
         super().__init__()
+        if mixing is not None and not shuffle:
+            raise ValueError("mixing applies to shuffled training batches only; pass shuffle=True or no mixing.")
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
         self.num_classes, self.batch_size, self.shuffle = num_classes, batch_size, shuffle
         self._rng = np.random.default_rng(seed)
+        self.mixing = mixing
+        # Its own seed, so mixing draws nothing from the shuffling generator.
+        self._mixing_seed = int(np.random.SeedSequence(seed).entropy)
+        self._epoch = 0
         replicas = training_replicas() if shuffle else 1
         self._order = np.arange(len(self.labels) - len(self.labels) % replicas)
 
@@ -75,8 +126,11 @@ class ArrayBatches(keras.utils.PyDataset):
         one_hot = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
         images = self.images[rows].astype(np.float32)
         release_mapped_pages(self.images)
+        if self.mixing is not None:
+            images, one_hot = self.mixing(images, one_hot, np.random.default_rng([self._mixing_seed, self._epoch, index]))
         return images, one_hot
 
     def on_epoch_begin(self) -> None:
+        self._epoch += 1
         if self.shuffle:
             self._order = self._rng.permutation(len(self.labels))[: len(self._order)]

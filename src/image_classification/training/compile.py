@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 
+from image_classification.training.layerwise import layerwise_optimizer
 from image_classification.training.precision import compute_dtypes, needs_loss_scaling
 from image_classification.training.settings import TrainingSettings
 
@@ -39,13 +41,21 @@ def learning_rate_schedule(settings: TrainingSettings, steps_per_epoch: int) -> 
     )
 
 
-def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoch: int = 1) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    settings: TrainingSettings,
+    steps_per_epoch: int = 1,
+    learning_rate_multipliers: Mapping[str, float] | None = None,
+) -> keras.Model:
     """Compiles ``model`` for one-hot labels: cross-entropy, accuracy and, over 5 classes, top-5 accuracy.
 
     Args:
         model: Model whose last layer outputs softmax probabilities; its class count is ``output_shape[-1]``.
         settings: ``optimizer``, ``learning_rate`` and its schedule, ``label_smoothing``.
         steps_per_epoch: Batches per epoch, which a schedule needs to place warmup and decay.
+        learning_rate_multipliers: Variable path -> factor on the learning rate (e.g.
+            ``models.layer_decay.block_learning_rate_multipliers``); variables not listed get 1. When given, the
+            optimizer is the ``training.layerwise`` variant of the configured one; None keeps the plain optimizer.
 
     Returns:
         The same model, compiled. Layers' ``trainable`` flags take effect here, so compile after changing them.
@@ -57,7 +67,11 @@ def compile_model(model: keras.Model, settings: TrainingSettings, steps_per_epoc
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
     extra = {"momentum": settings.momentum} if settings.optimizer in ("sgd", "rmsprop") else {}
-    optimizer = OPTIMIZERS[settings.optimizer](learning_rate=learning_rate_schedule(settings, steps_per_epoch), **extra)
+    rate = learning_rate_schedule(settings, steps_per_epoch)
+    if learning_rate_multipliers is None:
+        optimizer = OPTIMIZERS[settings.optimizer](learning_rate=rate, **extra)
+    else:
+        optimizer = layerwise_optimizer(settings.optimizer, learning_rate_multipliers, learning_rate=rate, **extra)
     if needs_loss_scaling(model):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     _warn_on_precision_mismatch(model, settings)

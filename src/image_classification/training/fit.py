@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from image_classification.training.batches import ArrayBatches
+from image_classification.training.batches import ArrayBatches, MixingFactory, build_mixing
 from image_classification.training.checkpoints import (
     BACKUP_DIR,
     BEST_MODEL_FILE,
@@ -71,6 +71,15 @@ def _check_split(name: str, split: dict, model: keras.Model, num_classes: int) -
         )
 
 
+def restored_epoch_accuracy(history: Mapping[str, Sequence[float]]) -> float | None:
+    """Validation accuracy of the epoch whose weights the model keeps: the lowest ``val_loss`` (what early stopping
+    and the best checkpoint restore). None without validation metrics."""
+    losses, accuracies = history.get("val_loss") or [], history.get("val_accuracy") or []
+    if not losses or len(accuracies) != len(losses):
+        return None
+    return float(accuracies[int(np.nanargmin(np.asarray(losses, dtype=float)))])
+
+
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
     """Balanced class weights for the classes present in ``labels``."""
     classes = np.unique(labels)
@@ -116,6 +125,8 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
     callbacks: Sequence[keras.callbacks.Callback] = (),
     class_names: Sequence[str] | None = None,
     identity: Mapping[str, Any] | None = None,
+    learning_rate_multipliers: Mapping[str, float] | None = None,
+    mixing_factory: MixingFactory | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Compiles ``model`` with ``settings`` and trains it; returns it with the weights of its best epoch.
 
@@ -137,6 +148,10 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
         class_names: The class of each output, when known: checked against the model and part of the data
             fingerprint.
         identity: Anything else a resumed run must share (e.g. the whole classifier when fitting its head).
+        learning_rate_multipliers: Variable path -> factor on the learning rate (``compile_model``); part of what a
+            resumed run must share. None: one rate for all.
+        mixing_factory: Builds the batch mixing that ``mixup_alpha`` / ``cutmix_alpha`` turn on (see
+            ``batches.MixingFactory``); needed only when they do. Only training batches are mixed.
 
     Returns:
         The model, its history (metric name -> per-epoch floats, ``learning_rate`` included; a resumed run includes
@@ -156,6 +171,9 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
     _check_split("train", train, model, num_classes)
     _check_split("val", val, model, num_classes)
     data = data_fingerprint(train, val, class_names=class_names)
+    mixing = build_mixing(mixing_factory, settings.mixup_alpha, settings.cutmix_alpha, settings.mixing_switch_prob)
+    if learning_rate_multipliers is not None:
+        identity = {**(identity or {}), "learning_rate_multipliers": dict(sorted(learning_rate_multipliers.items()))}
     claim = (
         contextlib.nullcontext(None)
         if checkpoint_dir is None
@@ -164,9 +182,10 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
 
     keras.utils.set_random_seed(settings.seed)
     train_batches = ArrayBatches(
-        train["images"], train["labels"], num_classes, settings.batch_size, shuffle=True, seed=settings.seed
+        train["images"], train["labels"], num_classes, settings.batch_size, shuffle=True, seed=settings.seed,
+        mixing=mixing,
     )
-    compile_model(model, settings, steps_per_epoch=len(train_batches))
+    compile_model(model, settings, len(train_batches), learning_rate_multipliers)
     with claim as folder:
         state, built_in = _callbacks(settings, folder)
         balanced = settings.class_weight == "balanced"
@@ -197,6 +216,7 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
         "data_fingerprint": data,
         "trainable_params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
         "total_params": int(model.count_params()),
+        "validation_accuracy": restored_epoch_accuracy(history),
     }
     best = max(history.get("val_accuracy", [float("nan")]))
     logger.info(
@@ -215,6 +235,8 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
     fit_on: keras.Model | None = None,
     class_names: Sequence[str] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    learning_rate_multipliers: Mapping[str, float] | None = None,
+    mixing_factory: MixingFactory | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Merges the ``training`` blocks, fits, and stamps the summary with what was trained.
 
@@ -227,6 +249,9 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
         fit_on: The part of ``model`` to fit when it is not the whole model (the head on cached features).
         class_names: The class of each output (checked, and part of the fingerprint a resumed run must match).
         callbacks: Extra Keras callbacks, run after the built-in ones.
+        learning_rate_multipliers: Variable path -> factor on the learning rate, e.g.
+            ``models.layer_decay.block_learning_rate_multipliers``; None: one rate for all.
+        mixing_factory: ``models.batch_mixing.batch_mixer``, needed when the settings turn mixup or CutMix on.
 
     Returns:
         ``model``, its history and a summary with ``strategy``, ``model_name``, ``image_size``, the training
@@ -240,7 +265,7 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
     identity = {"classifier": architecture_fingerprint(model)} if fit_on is not None else None
     _, history, summary = fit_model(
         fit_on or model, train, val, settings, checkpoint, callbacks=callbacks, class_names=class_names,
-        identity=identity,
+        identity=identity, learning_rate_multipliers=learning_rate_multipliers, mixing_factory=mixing_factory,
     )
     summary.update(
         strategy=strategy,

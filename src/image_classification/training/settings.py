@@ -19,6 +19,8 @@ __all__ = ["TrainingProblem", "TrainingSettings", "check_training_blocks", "merg
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
 CLASS_WEIGHTS = (None, "balanced")
+# Beta(alpha, alpha) above this is all but constant at 0.5: larger values are typos, not settings.
+_MAX_MIXING_ALPHA = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class TrainingSettings:
         checkpoint_root: Folder for each model's best checkpoint and resume state; null keeps none.
         mixed_precision: Build the model with 16-bit compute and float32 variables (``training.precision``):
             ``mixed_float16`` with loss scaling on a GPU, ``mixed_bfloat16`` on CPU; the output stays float32.
+        mixup_alpha: Mixup of shuffled training batches: each batch blends its images and labels with a permutation
+            of itself by lam ~ Beta(alpha, alpha); 0 turns it off. Validation batches are never mixed.
+        cutmix_alpha: CutMix of training batches: a box of area 1 - lam, lam ~ Beta(alpha, alpha), is pasted from
+            the permuted images and the labels are weighed by area; 0 turns it off.
+        mixing_switch_prob: With both alphas above 0, the probability that a batch gets CutMix instead of mixup.
     """
 
     epochs: int = 10
@@ -67,6 +74,9 @@ class TrainingSettings:
     verbose: int = 1
     checkpoint_root: str | None = None
     mixed_precision: bool = False
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mixing_switch_prob: float = 0.5
 
     WHAT: ClassVar[str] = "training setting"
     LOWERCASE: ClassVar[tuple[str, ...]] = ("optimizer", "lr_schedule", "class_weight")
@@ -112,7 +122,15 @@ class TrainingSettings:
                 f"null with lr_schedule '{self.lr_schedule}' (the schedule sets the rate)",
             ),
             ("reduce_lr_factor", 0 < self.reduce_lr_factor < 1, "between 0 and 1"),
+            ("mixup_alpha", 0 <= self.mixup_alpha <= _MAX_MIXING_ALPHA, f"0 (off) to {_MAX_MIXING_ALPHA:g}"),
+            ("cutmix_alpha", 0 <= self.cutmix_alpha <= _MAX_MIXING_ALPHA, f"0 (off) to {_MAX_MIXING_ALPHA:g}"),
+            ("mixing_switch_prob", 0 <= self.mixing_switch_prob <= 1, "between 0 and 1"),
         ]
+
+    @property
+    def mixes_batches(self) -> bool:
+        """Whether training batches are mixed (mixup or CutMix)."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

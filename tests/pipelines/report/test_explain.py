@@ -52,7 +52,9 @@ def test_the_report_explains_the_best_transfer_or_fine_tuned_model_by_validation
     for name, model in models.items():
         datasets[f"{name}.model"] = MemoryDataset(model, copy_mode="assign")
         datasets[f"{name}.history"] = MemoryDataset({"loss": [1.0], "val_accuracy": [VAL_ACCURACY[name]]})
-        datasets[f"{name}.training_summary"] = MemoryDataset({"train_time_s": 1.0, "epochs_run": 1})
+        datasets[f"{name}.training_summary"] = MemoryDataset(
+            {"train_time_s": 1.0, "epochs_run": 1, "validation_accuracy": VAL_ACCURACY[name]}
+        )
 
     SequentialRunner().run(create_pipeline(model_namespaces=MODELS), DataCatalog(datasets=datasets))
 

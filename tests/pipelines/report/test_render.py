@@ -170,7 +170,7 @@ def test_sections_are_built_once_in_reading_order():
     assert [section.title for section in sections] == [
         "Findings",
         "Models (best accuracy first)",
-        "Strategy comparison (McNemar's test)",
+        "Paired comparisons (McNemar's test)",
         "Figures",
         "Per-class scores: scratch.basenet",
         "Per-class scores: transfer.mobilenet_v2",

@@ -22,15 +22,18 @@ from tests.pipelines.paintings import (
 
 # feature_extraction with the bundled ImageNet MobileNetV2 (offline, fast at 32 px); end_to_end with random weights.
 MODELS = {
-    "mobilenet_v2": {"backbone": "mobilenet_v2", "weights": "imagenet", "mode": "feature_extraction", "head": {"dropout": 0.3}},
+    "mobilenet_v2": {"backbone": "mobilenet_v2", "weights": "imagenet", "mode": "feature_extraction", "head": {"dropout": 0.3, "fit": "gradient"}},
     "e2e": {"backbone": "mobilenet_v1_075", "weights": None, "mode": "end_to_end", "pooling": "max", "head": {"dense_units": [8]}},
 }  # fmt: skip
 PARAMETERS = {
     "training": SHARED_TRAINING,
     "transfer.training": {"epochs": 2, "batch_size": 4, "learning_rate": 1e-3},
     "preprocess.augmentation": AUGMENTATION,
+    "baseline.linear_probe": {"inner_folds": 2, "c_values": [0.01, 1.0]},
     **{f"transfer.models.{name}": settings for name, settings in MODELS.items()},
 }
+#: A linear head fitted by L-BFGS (the default ``head.fit`` for ``dense_units: []``).
+LBFGS_MODEL = {"backbone": "mobilenet_v2", "weights": "imagenet", "mode": "feature_extraction"}
 
 
 @pytest.fixture
@@ -50,6 +53,7 @@ def test_each_mode_has_its_own_nodes(pipeline) -> None:
     assert pipeline.inputs() == {
         "images_train", "images_val", "class_names", "params:training", "params:transfer.training",
         "params:preprocess.augmentation", "params:transfer.models.mobilenet_v2", "params:transfer.models.e2e",
+        "params:baseline.linear_probe",
     }  # fmt: skip
     with model_plan({"transfer": {"models": {"x": {"mode": "fine"}}}}):
         with pytest.raises(ValueError, match="transfer.models.x.mode 'fine' is unknown"):
@@ -93,3 +97,36 @@ def test_pipeline_trains_both_modes_on_real_paintings(pipeline) -> None:
     from_features = keras.ops.convert_to_numpy(model.get_layer("head")(features["val_features"], training=False))
     np.testing.assert_allclose(predict_proba(model, val["images"]), from_features, rtol=1e-4, atol=1e-5)
     assert model.get_layer("augmentation") is not None  # kept in the model for fine-tuning and end_to_end
+
+
+def test_a_linear_head_is_the_tuned_logistic_regression_written_into_keras() -> None:
+    from image_classification.training.linear_probe import (  # noqa: PLC0415
+        LinearProbeSettings,
+        fit_logistic_regression,
+    )
+
+    with model_plan({"transfer": {"models": {"probe_head": LBFGS_MODEL}}}):
+        pipeline = create_pipeline(model_names=["probe_head"])
+    parameters = {**PARAMETERS, "transfer.models.probe_head": LBFGS_MODEL}
+    catalog = training_catalog(
+        parameters,
+        models={f"transfer.probe_head.{dataset}": None for dataset in ("model", "untrained_model")},
+        kept=("transfer.probe_head.features", "transfer.probe_head.history"),
+    )
+    SequentialRunner().run(pipeline, catalog)
+
+    summary = catalog.load("transfer.probe_head.training_summary")
+    history = catalog.load("transfer.probe_head.history")
+    features = catalog.load("transfer.probe_head.features")
+    assert summary["optimizer"] == "lbfgs" and summary["epochs_run"] is None
+    assert history["C"] == [0.01, 1.0] and summary["C"] in history["C"]
+    assert 0 <= summary["validation_accuracy"] <= 1
+    assert summary["validation_accuracy"] == max(history["cv_accuracy"])
+    # The Keras head predicts what scikit-learn's logistic regression, refitted at the chosen C on train + val,
+    # predicts from the same features.
+    inputs = np.concatenate([features["train_features"], features["val_features"]])
+    labels = np.concatenate([features["train_labels"], features["val_labels"]])
+    regression = fit_logistic_regression(inputs, labels, summary["C"], LinearProbeSettings())
+    model = catalog.load("transfer.probe_head.model")
+    from_images = predict_proba(model, catalog.load("images_val")["images"])
+    np.testing.assert_allclose(from_images, regression.predict_proba(features["val_features"]), atol=2e-4)

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 
 from image_classification.config import load_settings
+from image_classification.models.batch_mixing import batch_mixer
+from image_classification.models.layer_decay import block_learning_rate_multipliers
 from image_classification.models.metadata import (
     attach_metadata,
     check_model_classes,
@@ -41,7 +43,8 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         images_val: Validation bundle.
         class_names: The class list the bundles are labelled with; the transfer model must have been trained on it.
         model_settings: ``finetune.models.<name>``: ``unfreeze_from`` (a layer name or a number of top layers) or
-            ``unfreeze_blocks`` (a number of top blocks).
+            ``unfreeze_blocks`` (a number of top blocks), and ``layer_decay`` (discriminative learning rates over
+            the backbone's blocks).
         transfer_settings: ``transfer.models.<name>`` (its backbone gives the default unfreeze point).
         training_blocks: The shared, ``finetune.training`` (low learning rate, warmup and cosine decay) and model
             ``training`` blocks (``collect_training_blocks``).
@@ -63,9 +66,14 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     backbone = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").backbone
     start = unfreeze_point(backbone, settings.unfreeze_from, settings.unfreeze_blocks)
     model = unfreeze_model(transfer_model, start)
-    model, history, summary = train_model(
-        model, images_train, images_val, training_blocks, namespace, class_names=class_names
+    multipliers = (
+        None if settings.layer_decay is None else block_learning_rate_multipliers(model, settings.layer_decay, backbone)
     )
+    model, history, summary = train_model(
+        model, images_train, images_val, training_blocks, namespace, class_names=class_names,
+        learning_rate_multipliers=multipliers, mixing_factory=batch_mixer,
+    )  # fmt: skip
     summary["unfreeze_from"] = start
+    summary["layer_decay"] = settings.layer_decay
     attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
     return model, history, summary

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from image_classification.pipelines.report.nodes import _by_kind, _test_arrays
+from image_classification.reporting.comparison import validation_accuracy
 from image_classification.reporting.gradcam_figure import gradcam_figure, pick_examples
 from image_classification.reporting.settings import ReportSettings
 
@@ -17,11 +18,6 @@ logger = logging.getLogger(__name__)
 
 #: Strategies whose models have a pretrained backbone to explain.
 EXPLAINED_STRATEGIES = ("transfer", "finetune")
-
-
-def _best_validation_accuracy(history: dict) -> float:
-    values = [value for value in history.get("val_accuracy", []) if math.isfinite(value)]
-    return max(values, default=float("-inf"))
 
 
 def explain_best_model(config: dict, images_test: dict, class_names: list[str], **per_model: Any) -> dict:
@@ -34,8 +30,8 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
         config: ``params:report`` (``gradcam_images``).
         images_test: ``{"images": uint8 (N, H, W, 3), "labels": (N,)}``.
         class_names: Class names by index.
-        **per_model: ``per_model_inputs(models, "model", "history", "evaluation")`` of the transfer and fine-tuned
-            models.
+        **per_model: ``per_model_inputs(models, "model", "training_summary", "evaluation")`` of the transfer and
+            fine-tuned models.
 
     Returns:
         ``{"model", "indices", "heatmaps", "labels", "predictions"}``: the explained model's namespace, the test
@@ -45,8 +41,8 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
     from image_classification.models.gradcam import gradcam_heatmaps  # noqa: PLC0415 - loads Keras
 
     settings = ReportSettings.from_config(config)
-    models, histories, evaluations = _by_kind(per_model, "model", "history", "evaluation")
-    best = max(sorted(models), key=lambda name: _best_validation_accuracy(histories[name]))
+    models, summaries, evaluations = _by_kind(per_model, "model", "training_summary", "evaluation")
+    best = max(sorted(models), key=lambda name: validation_accuracy(summaries[name]))
     images, _ = _test_arrays(images_test)
     evaluation = evaluations[best]
     labels, predictions = np.asarray(evaluation["labels"]), np.asarray(evaluation["predictions"])

@@ -26,10 +26,11 @@ def model_test_metrics(evaluation: dict, training_summary: dict) -> dict[str, fl
 
     Returns:
         ``test_accuracy``, ``test_macro_f1``, ``test_top5_accuracy``, ``test_log_loss``, ``images_per_s`` (test
-        inference speed) and ``train_time_s``; a missing or NaN value (top-5 with 5 classes or fewer) is left out.
+        inference speed), ``train_time_s`` and ``validation_accuracy``; a missing or NaN value (top-5 with 5 classes or fewer) is left out.
     """
     values = {name: evaluation["metrics"].get(key) for key, name in _RUN_METRICS.items()}
     values["train_time_s"] = training_summary.get("train_time_s")
+    values["validation_accuracy"] = training_summary.get("validation_accuracy")  # what chooses the champion
     return {name: float(value) for name, value in values.items() if value is not None and math.isfinite(value)}
 
 

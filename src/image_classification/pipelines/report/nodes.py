@@ -27,6 +27,7 @@ from image_classification.reporting.figures import (
     plot_model_comparison,
     plot_prediction_grid,
 )
+from image_classification.reporting.interpretation import plot_top_losses
 from image_classification.reporting.metrics import classification_metrics, per_class_table
 from image_classification.reporting.render import render_html, render_markdown
 from image_classification.reporting.sections import report_sections
@@ -209,18 +210,23 @@ def compare_models_node(**per_model: dict) -> pd.DataFrame:
 
 
 def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
-    """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation")``."""
-    (evaluations,) = _by_kind(per_model, "evaluation")
-    return compare_strategies(evaluations, alpha=ReportSettings.from_config(config).alpha)
+    """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation",
+    "training_summary")`` (the summaries' validation accuracy picks each strategy's best model)."""
+    evaluations, summaries = _by_kind(per_model, "evaluation", "training_summary")
+    return compare_strategies(evaluations, summaries, alpha=ReportSettings.from_config(config).alpha)
 
 
 def report_markdown_node(
-    comparison: pd.DataFrame, strategy_tests: pd.DataFrame, config: dict, **per_model: pd.DataFrame
+    comparison: pd.DataFrame,
+    strategy_tests: pd.DataFrame,
+    config: dict,
+    error_analysis: pd.DataFrame | None = None,
+    **per_model: pd.DataFrame,
 ) -> str:
     """The Markdown report; ``per_model``: ``per_model_inputs(names, "classification_report")``."""
     (reports,) = _by_kind(per_model, "classification_report")
     return render_markdown(
-        report_sections(comparison, strategy_tests, reports, **_text_settings(config))
+        report_sections(comparison, strategy_tests, reports, error_analysis=error_analysis, **_text_settings(config))
     )
 
 
@@ -243,6 +249,10 @@ def report_figures(
         figures[f"{model}: test predictions"] = plot_prediction_grid(
             evaluations[model], images_test, class_names, n=grid_images
         )
+        figures[f"{model}: top losses"] = plot_top_losses(
+            np.asarray(images_test["images"]), evaluations[model]["probabilities"], evaluations[model]["labels"],
+            class_names, title=f"{model}: top losses",
+        )  # fmt: skip
     return figures
 
 
@@ -253,6 +263,7 @@ def report_html_node(
     class_names: list[str],
     config: dict,
     gradcam: dict | None = None,
+    error_analysis: pd.DataFrame | None = None,
     **per_model: Any,
 ) -> str:
     """The HTML report; ``per_model``: ``per_model_inputs(names, "evaluation", "history", "classification_report")``.
@@ -277,6 +288,6 @@ def report_html_node(
             gradcam, images_test, class_names
         )
     sections = report_sections(
-        comparison, strategy_tests, reports, figures, **_text_settings(config)
+        comparison, strategy_tests, reports, figures, error_analysis=error_analysis, **_text_settings(config)
     )
     return render_html(sections)

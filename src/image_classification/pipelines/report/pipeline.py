@@ -19,10 +19,15 @@ from functools import partial
 from kedro.pipeline import Node, Pipeline
 from matplotlib.figure import Figure
 
+from image_classification.pipelines.report.baseline_nodes import evaluate_linear_probe
 from image_classification.pipelines.report.explain_nodes import (
     EXPLAINED_STRATEGIES,
     explain_best_model,
     plot_gradcam,
+)
+from image_classification.pipelines.report.interpretation_nodes import (
+    error_analysis_node,
+    plot_model_top_losses,
 )
 from image_classification.pipelines.report.mlflow_nodes import (
     model_test_metrics,
@@ -47,7 +52,10 @@ PARAMETERS = "params:report"
 TAG = "report"
 NAMESPACE = "report"
 #: Datasets of the report that keep their names outside the ``report`` namespace.
-OUTPUTS = {"comparison", "strategy_tests", "comparison_figure", "gradcam_figure", "report_markdown", "report_html"}
+OUTPUTS = {
+    "comparison", "strategy_tests", "error_analysis", "comparison_figure", "gradcam_figure", "report_markdown",
+    "report_html",
+}  # fmt: skip
 
 
 def _titled(plot: Callable[..., Figure], title: str) -> Callable[..., Figure]:
@@ -58,21 +66,25 @@ def _titled(plot: Callable[..., Figure], title: str) -> Callable[..., Figure]:
     return function
 
 
-def _model_report(model: str, test_images: str = "images_test") -> Pipeline:
+def _evaluation(probed_model: str | None) -> Node:
+    """``evaluate_model`` of a trained model; ``evaluate_linear_probe`` of a baseline probing ``probed_model``."""
+    shared = {"images_test": "images_test", "class_names": "class_names", "config": PARAMETERS}
+    if probed_model is None:
+        return Node(evaluate_model, {"model": "model", **shared}, "evaluation", name="evaluate_model")
+    return Node(
+        evaluate_linear_probe,
+        {"probe": "probe", "transfer_model": "transfer_model", **shared},
+        "evaluation",
+        name="evaluate_linear_probe",
+    )
+
+
+def _model_report(model: str, test_images: str = "images_test", probed_model: str | None = None) -> Pipeline:
     """Evaluation, per-class table and figures of one model, on ``test_images`` (the test cache of its size);
-    datasets and node names get the ``model`` prefix."""
+    datasets and node names get the ``model`` prefix. A baseline (``probed_model``: the transfer model whose
+    backbone it probes) is evaluated through that model's backbone."""
     nodes = [
-        Node(
-            evaluate_model,
-            {
-                "model": "model",
-                "images_test": "images_test",
-                "class_names": "class_names",
-                "config": PARAMETERS,
-            },
-            "evaluation",
-            name="evaluate_model",
-        ),
+        _evaluation(probed_model),
         Node(
             model_test_metrics,
             ["evaluation", "training_summary"],
@@ -108,8 +120,16 @@ def _model_report(model: str, test_images: str = "images_test") -> Pipeline:
             "predictions_figure",
             name="plot_predictions",
         ),
+        Node(
+            _titled(plot_model_top_losses, model),
+            ["evaluation", "images_test", "class_names"],
+            "top_losses_figure",
+            name="plot_top_losses",
+        ),
     ]
     inputs = {"images_test": test_images, "class_names": "class_names"}
+    if probed_model is not None:
+        inputs["transfer_model"] = f"{probed_model}.model"
     return Pipeline(nodes, namespace=model, inputs=inputs, parameters={PARAMETERS}, tags=TAG)
 
 
@@ -123,7 +143,7 @@ def _explanation(models: list[str]) -> list[Node]:
     return [
         Node(
             explain_best_model,
-            {**inputs, **per_model_inputs(explained, "model", "history", "evaluation")},
+            {**inputs, **per_model_inputs(explained, "model", "training_summary", "evaluation")},
             "gradcam",
             name="explain_best_model",
         ),
@@ -134,7 +154,10 @@ def _explanation(models: list[str]) -> list[Node]:
 def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
     """Nodes reading every model's datasets, passed by name as keyword arguments (``per_model_inputs``); Grad-CAM
     picks among ``explainable``."""
-    tables = {"comparison": "comparison", "strategy_tests": "strategy_tests", "config": PARAMETERS}
+    tables = {
+        "comparison": "comparison", "strategy_tests": "strategy_tests", "error_analysis": "error_analysis",
+        "config": PARAMETERS,
+    }  # fmt: skip
     explanation = _explanation(explainable)
     return Pipeline(
         [
@@ -147,9 +170,15 @@ def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
             ),
             Node(
                 compare_strategies_node,
-                {"config": PARAMETERS, **per_model_inputs(models, "evaluation")},
+                {"config": PARAMETERS, **per_model_inputs(models, "evaluation", "training_summary")},
                 "strategy_tests",
                 name="compare_strategies",
+            ),
+            Node(
+                error_analysis_node,
+                {"class_names": "class_names", **per_model_inputs(models, "evaluation", "training_summary")},
+                "error_analysis",
+                name="error_analysis",
             ),
             Node(
                 plot_model_comparison,
@@ -193,7 +222,10 @@ def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
 
 
 def create_pipeline(
-    model_namespaces: list[str] | None = None, test_images: Mapping[str, str] | None = None, **kwargs
+    model_namespaces: list[str] | None = None,
+    test_images: Mapping[str, str] | None = None,
+    baselines: Mapping[str, str] | None = None,
+    **kwargs,
 ) -> Pipeline:
     """Build the report pipeline for the given trained models.
 
@@ -203,6 +235,9 @@ def create_pipeline(
         test_images: Model namespace -> the test images it is evaluated on (``images_<size>px_test`` for a model
             with a size of its own). Default: from the plan when ``model_namespaces`` is not given; else
             ``images_test`` for every model not listed.
+        baselines: Linear-probe namespace (``baseline.linear_probe.<backbone>``) -> the transfer model namespace it
+            probes (evaluated on that model's test images). Default: the plan's when ``model_namespaces`` is not
+            given; else none.
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
@@ -217,9 +252,13 @@ def create_pipeline(
 
         plan = current_model_plan()
         model_namespaces = plan.namespaces()
+        baselines = {f"{ns}": f"transfer.{ns.rsplit('.', 1)[1]}" for ns in plan.baseline_namespaces()}
         test_images = {model: plan.images(model, ("test",))["images_test"] for model in model_namespaces}
-    models = list(model_namespaces)
-    test_images = {model: (test_images or {}).get(model, "images_test") for model in models}
+    baselines = {probe: probed for probe, probed in (baselines or {}).items() if probed in model_namespaces}
+    test_images = {**(test_images or {}), **{probe: (test_images or {}).get(probed, "images_test")
+                                              for probe, probed in baselines.items()}}  # fmt: skip
+    models = [*model_namespaces, *baselines]
+    test_images = {model: test_images.get(model, "images_test") for model in models}
     if len(set(models)) != len(models):
         raise ValueError(f"Model namespaces must be unique, got {models}.")
     malformed = [model for model in models if "." not in model.strip(".")]
@@ -229,9 +268,13 @@ def create_pipeline(
         )
     if not models:
         return Pipeline([])
-    per_model = sum((_model_report(model, test_images[model]) for model in models), Pipeline([]))
-    at_default_size = [model for model in models if test_images[model] == "images_test"]
-    model_inputs = {f"{model}.{kind}" for model in models for kind in ("model", "history", "training_summary")}
+    per_model = sum(
+        (_model_report(model, test_images[model], baselines.get(model)) for model in models), Pipeline([])
+    )
+    at_default_size = [model for model in models if test_images[model] == "images_test" and model not in baselines]
+    model_inputs = {
+        f"{model}.{'probe' if model in baselines else 'model'}" for model in models
+    } | {f"{model}.{kind}" for model in models for kind in ("history", "training_summary")}
     inner = Pipeline([per_model, _comparison_report(models, at_default_size)])
     return Pipeline(
         inner,

@@ -10,6 +10,7 @@ import numpy as np
 
 from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.batch_mixing import batch_mixer
 from image_classification.models.metadata import attach_metadata, training_metadata
 from image_classification.models.scratch import create_scratch_model
 from image_classification.models.settings import ScratchModelSettings
@@ -58,7 +59,8 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         )
     namespace = f"scratch.{model_name}"
     model, history, summary = train_model(
-        model, images_train, images_val, training_blocks, namespace, class_names=class_names
+        model, images_train, images_val, training_blocks, namespace, class_names=class_names,
+        mixing_factory=batch_mixer,
     )
     attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
     return model, history, summary

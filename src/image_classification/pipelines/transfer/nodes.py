@@ -12,11 +12,19 @@ import numpy as np
 
 from image_classification.config import load_settings
 from image_classification.models.augmentation import build_augmentation
+from image_classification.models.batch_mixing import batch_mixer
+from image_classification.models.heads import head_fit
 from image_classification.models.metadata import attach_metadata, model_metadata, training_metadata
 from image_classification.models.settings import TransferModelSettings
 from image_classification.models.transfer import build_transfer_model, extract_features, head_model
 from image_classification.pipelines.per_model import training_settings
 from image_classification.training import train_model
+from image_classification.training.checkpoints import data_fingerprint
+from image_classification.training.linear_probe import (
+    LinearProbeSettings,
+    linear_head_weights,
+    tuned_logistic_regression,
+)
 from image_classification.training.precision import mixed_precision
 
 logger = logging.getLogger(__name__)
@@ -82,7 +90,8 @@ def _train_classifier(
             "pass it on as it is (a MemoryDataset with copy_mode: assign; a deep copy drops them)."
         )
     classifier, history, summary = train_model(
-        classifier, train, val, training_blocks, namespace, fit_on=fit_on, class_names=built.class_names
+        classifier, train, val, training_blocks, namespace, fit_on=fit_on, class_names=built.class_names,
+        mixing_factory=batch_mixer,
     )
     metadata = training_metadata(classifier, built.class_names, namespace, summary["data_fingerprint"])
     return attach_metadata(classifier, metadata), history, summary
@@ -127,23 +136,34 @@ def train_head_on_features(
     classifier: keras.Model,
     features: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
+    linear_probe: Any,
+    model_settings: dict[str, Any],
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Trains the head on cached backbone features (``mode: feature_extraction``), many times faster per epoch.
 
     The head is a sub-model of ``classifier`` sharing its weights, so the returned classifier predicts from images
-    with the head just trained. Augmentation does not apply to cached features.
+    with the head just trained. Augmentation does not apply to cached features. A linear head (``head.fit: lbfgs``,
+    the default for ``dense_units: []``) is a logistic regression fitted by L-BFGS on the train and validation
+    features, its ``C`` chosen by inner cross-validation (``fit_linear_head``); any other head is trained by Keras
+    ``fit`` with early stopping on the validation features.
 
     Args:
         classifier: The classifier whose head is trained.
         features: What ``extract_backbone_features`` returned.
         training_blocks: The model's training blocks.
+        linear_probe: ``params:baseline.linear_probe``: the grid of ``C`` and the inner folds (a mapping, or the
+            ``LinearProbeSettings`` Kedro's validator made of it for the baseline's typed node).
+        model_settings: ``transfer.models.<name>`` (its ``head.fit``).
         model_name: The model's name under ``transfer.models``.
 
     Returns:
-        The trained classifier (taking images), its per-epoch history and a training summary whose train time
-        includes the feature extraction.
+        The trained classifier (taking images), its history (per epoch, or per ``C`` of the search) and a training
+        summary whose train time includes the feature extraction.
     """
+    if head_fit(load_settings(TransferModelSettings, model_settings, f"transfer.models.{model_name}").head) == "lbfgs":
+        probe = LinearProbeSettings.read(linear_probe)
+        return fit_linear_head(classifier, features, probe, model_name)
     train = {"images": features["train_features"], "labels": features["train_labels"]}
     val = {"images": features["val_features"], "labels": features["val_labels"]}
     classifier, history, summary = _train_classifier(
@@ -151,6 +171,57 @@ def train_head_on_features(
     )
     summary["train_time_s"] += float(features["extraction_seconds"])
     return classifier, history, summary
+
+
+def fit_linear_head(
+    classifier: keras.Model, features: dict[str, np.ndarray], settings: LinearProbeSettings, model_name: str
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+    """Fits the linear head as the linear probe does and writes it into the head's Dense layer.
+
+    It learns from the train and validation features together (the validation split's only job for a head was to
+    end its training; here the inner cross-validation chooses ``C``), so its ``validation_accuracy`` is the
+    inner cross-validated accuracy at the chosen ``C``. Ties between equally accurate ``C`` go to the lower
+    held-out log loss: fine-tuning continues from these probabilities.
+
+    Returns:
+        The classifier, the search as its history (``C``, ``cv_accuracy``, ``cv_log_loss``) and a training summary.
+    """
+    namespace = f"transfer.{model_name}"
+    built = model_metadata(classifier)
+    class_names = built.class_names if built is not None else None
+    train = {"images": features["train_features"], "labels": features["train_labels"]}
+    val = {"images": features["val_features"], "labels": features["val_labels"]}
+    inputs = np.concatenate([train["images"], val["images"]])
+    labels = np.concatenate([train["labels"], val["labels"]]).astype(np.int64)
+    regression, search, fitted = tuned_logistic_regression(inputs, labels, settings, tie_break="log_loss")
+    num_classes = int(classifier.output_shape[-1])
+    head_model(classifier).get_layer("predictions").set_weights(list(linear_head_weights(regression, num_classes)))
+    fingerprint = data_fingerprint(train, val, class_names=class_names)
+    if class_names is not None:
+        attach_metadata(classifier, training_metadata(classifier, class_names, namespace, fingerprint))
+    summary = {
+        "train_time_s": round(fitted["fit_time_s"] + float(features["extraction_seconds"]), 3),
+        "epochs_run": None,
+        "resumed_at_epoch": 0,
+        "data_fingerprint": fingerprint,
+        "strategy": "transfer",
+        "model_name": model_name,
+        "image_size": int(classifier.input_shape[1]),
+        "learning_rate": None,
+        "optimizer": "lbfgs",
+        "lr_schedule": None,
+        "trainable_params": int(sum(int(np.prod(w.shape)) for w in head_model(classifier).trainable_weights)),
+        "total_params": int(classifier.count_params()),
+        "validation_accuracy": fitted["inner_cv_accuracy"],
+        "validation": f"{fitted['inner_folds']}-fold inner cross-validation of train + val",
+        "C": fitted["C"],
+    }
+    logger.info(
+        "Fitted the linear head of %s by L-BFGS on %d images: C = %g, inner %d-fold accuracy %.4f, %.1f s.",
+        namespace, len(labels), fitted["C"], fitted["inner_folds"], fitted["inner_cv_accuracy"],
+        fitted["fit_time_s"],
+    )  # fmt: skip
+    return classifier, search.as_history(), summary
 
 
 def train_transfer_end_to_end(

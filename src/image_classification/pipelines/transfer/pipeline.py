@@ -35,7 +35,11 @@ def _one_model(name: str, mode: str) -> Pipeline:
                 outputs="features",
                 name="extract_backbone_features",
             ),
-            training_node(train_head_on_features, name, ["untrained_model", "features", "training_blocks"]),
+            training_node(
+                train_head_on_features,
+                name,
+                ["untrained_model", "features", "training_blocks", "params:linear_probe", "params:model"],
+            ),
         ]
     else:
         inputs = ["untrained_model", "images_train", "images_val", "training_blocks"]
@@ -64,6 +68,10 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         plan.transfer if model_names is None else model_names,
         lambda name: _one_model(name, plan.transfer_mode(name)),
         shared_inputs={"class_names"},
-        parameters=lambda name: {"params:augmentation": "params:preprocess.augmentation"},
+        parameters=lambda name: {
+            "params:augmentation": "params:preprocess.augmentation",
+            # Read by the head's fit on cached features only.
+            **({"params:linear_probe": "params:baseline.linear_probe"} if plan.transfer_mode(name) == "feature_extraction" else {}),
+        },
         model_inputs=lambda name: plan.images(f"transfer.{name}"),
     )
