@@ -60,6 +60,12 @@ def alias_decision(holder: Any, validation_accuracy: float, test_split: str | No
     )
 
 
+def champion_candidate(candidates: list[Candidate]) -> Candidate:
+    """The candidate with the best validation accuracy; ties go to the first namespace alphabetically. Test
+    accuracies are not read."""
+    return max(sorted(candidates, key=lambda c: c.namespace), key=lambda c: c.validation_accuracy)
+
+
 def register_best_model(client, parent_run_id: str, candidates: list[Candidate], settings, test_split: str | None):
     """Registers the candidate with the best validation accuracy under ``settings.model_name`` and moves
     ``settings.alias`` if it wins.
@@ -74,7 +80,7 @@ def register_best_model(client, parent_run_id: str, candidates: list[Candidate],
     import mlflow  # noqa: PLC0415
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-    best = max(sorted(candidates, key=lambda c: c.namespace), key=lambda c: c.validation_accuracy)
+    best = champion_candidate(candidates)
     try:
         holder = client.get_model_version_by_alias(settings.model_name, settings.alias)
     except MlflowException:

@@ -246,7 +246,7 @@ def test_report_nodes_render_the_same_sections_as_markdown_and_html(
         "Figures",
         *headings[3:],
     ]
-    assert page.count('<img src="data:image/png;base64,') == 1 + 3 * len(per_model)
+    assert page.count('<img src="data:image/png;base64,') == 1 + 4 * len(per_model)
     assert "over 200 resamples" in markdown and "over 200 resamples" in page
 
 

@@ -31,6 +31,7 @@ PER_MODEL_OUTPUTS = [
     "learning_curves_figure",
     "confusion_matrix_figure",
     "predictions_figure",
+    "top_losses_figure",
 ]
 
 
@@ -54,6 +55,7 @@ def test_pipeline_datasets_are_named_per_namespace_with_shared_inputs():
     assert produced == {f"report.{model}.{kind}" for model in MODELS for kind in PER_MODEL_OUTPUTS} | {
         "comparison",
         "strategy_tests",
+        "error_analysis",
         "comparison_figure",
         "gradcam_figure",
         "report.gradcam",
@@ -142,7 +144,7 @@ def test_pipeline_runs_end_to_end_on_an_in_memory_catalog(
         assert isinstance(catalog.load(name), Figure)
     assert isinstance(catalog.load("report.transfer.b.classification_report"), pd.DataFrame)
     html = catalog.load("report_html")
-    assert html.count('<img src="data:image/png;base64,') == 1 + 3 * len(MODELS)
+    assert html.count('<img src="data:image/png;base64,') == 1 + 4 * len(MODELS)
     markdown = catalog.load("report_markdown")
     assert "test split of 30 images" in markdown and "| scratch.a | scratch |" in markdown
     # The same metric names in every model's MLflow child run (top-5 left out: 3 classes)
