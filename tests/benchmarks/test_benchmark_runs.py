@@ -25,14 +25,15 @@ def test_accuracy_study_runs_kedro_and_writes_its_tables(shared_tiny_photos, tmp
     results = tmp_path / "results.md"
     results.write_text("# Results\n\nKept as it is.\n")
     stdout = run_script(
-        "accuracy_study.py", "--datasets", "cats_dogs_tiny", "--run-folds", "2",
+        "accuracy_study.py", "--datasets", "cats_dogs_tiny",
         "--models", "scratch.basenet", "transfer.mobilenet_v2", "--seed", "3",
         "--workdir", str(tmp_path / "study"), "--results", str(results), tmp_path=tmp_path,
     )  # fmt: skip
-    assert "| model | test accuracy per fold (95% CI) | mean ± sd (points) |" in stdout
-    models = [line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| `")]
-    assert models == ["`scratch.basenet`", "`transfer.mobilenet_v2`"]  # the others were switched off
-    assert "n = 20 |" in stdout  # 2 folds of the 4 over 40 photos: 20 test images pooled, each tested once
-    assert "| transfer vs scratch |" in stdout  # McNemar between the two strategies, on the pooled images
-    assert_described(stdout, results, "accuracy-study-cats_dogs_tiny")
+    assert "| model | test accuracy per fold | mean ± sd (points) |" in stdout
+    models = sorted(line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| `"))
+    # The others were switched off; the transfer head's linear probe comes with it.
+    assert models == ["`baseline.linear_probe.mobilenet_v2`", "`scratch.basenet`", "`transfer.mobilenet_v2`"]
+    assert "n = 40 " in stdout  # 2 folds over 40 photos in one run: every photo tested once
+    assert "| strategies |" in stdout and "| head vs probe |" in stdout  # McNemar on the pooled images
+    assert_described(stdout, results, "fold-study-cats_dogs_tiny")
     assert results.read_text().startswith("# Results\n\nKept as it is.\n")
