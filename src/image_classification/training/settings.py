@@ -18,6 +18,10 @@ __all__ = ["TrainingProblem", "TrainingSettings", "check_training_blocks", "merg
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+#: Upper bounds, far above any real use, so that a typo is refused by name before the run.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_LEARNING_RATE = 10.0
 CLASS_WEIGHTS = (None, "balanced")
 
 
@@ -112,6 +116,12 @@ class TrainingSettings:
                 f"null with lr_schedule '{self.lr_schedule}' (the schedule sets the rate)",
             ),
             ("reduce_lr_factor", 0 < self.reduce_lr_factor < 1, "between 0 and 1"),
+            ("epochs", self.epochs <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}"),
+            ("batch_size", self.batch_size <= MAX_BATCH_SIZE, f"at most {MAX_BATCH_SIZE:,}"),
+            ("learning_rate", self.learning_rate <= MAX_LEARNING_RATE, f"at most {MAX_LEARNING_RATE:g}"),
+            ("warmup_epochs", self.warmup_epochs <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}"),
+            ("early_stopping_patience", (self.early_stopping_patience or 0) <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}, or null"),
+            ("reduce_lr_patience", (self.reduce_lr_patience or 0) <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}, or null"),
         ]
 
     def as_dict(self) -> dict[str, Any]:

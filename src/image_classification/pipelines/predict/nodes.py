@@ -66,6 +66,8 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
     if found.other_files:
         ignored = ", ".join(f"{count} {kind}" for kind, count in found.other_files.most_common())
         logger.info("Ignoring files below %s that are not images by their extension: %s.", folder, ignored)
+    for path, kind in found.special.items():
+        logger.warning("Skipping %s: not a regular file: %s, not opened.", path, kind)
     rows = []
     for path in found.images:
         try:
