@@ -143,6 +143,40 @@ def decode_images(
     return pixels, rows
 
 
+class NoUsableImagesError(ValueError):
+    """Not one image of ``predict.images_dir`` could be classified (like an empty folder).
+
+    Attributes:
+        problems: ``(file, why it was skipped)`` for each file.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {file}: {problem}" for file, problem in problems[:5])
+        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        super().__init__(
+            f"None of the {len(problems)} image file(s) below predict.images_dir could be used, so nothing was "
+            f"classified:\n{shown}{more}\nReplace them with readable images or point predict.images_dir at another "
+            "folder."
+        )
+
+
+def decode_folder_images(
+    image_table: pd.DataFrame, preprocess: dict[str, Any], model: keras.Model | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`decode_images` for ``kedro run --pipelines predict``: a folder where no file is usable is an error, as
+    an empty one is (a served request still gets a ``problem`` per row instead).
+
+    Raises:
+        NoUsableImagesError: Every file was skipped; each is named with its reason.
+    """
+    pixels, rows = decode_images(image_table, preprocess, model)
+    if len(rows) and not len(pixels):
+        names = rows[FILE_COLUMN].astype(str) if FILE_COLUMN in rows else pd.Series([f"row {i}" for i in range(len(rows))])
+        raise NoUsableImagesError(list(zip(names, rows[PROBLEM_COLUMN].astype(str))))
+    return pixels, rows
+
+
 def _decode_one(scratch_file: Path, encoded: Any, size: int, method: str) -> tuple[np.ndarray | None, str]:
     if not isinstance(encoded, str):
         return None, "no image data"
