@@ -38,7 +38,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     return pipelines
 
 
-class UnknownPipelineError(KeyError):
+class UnknownPipelineError(ValueError):
     """``--pipelines`` names a pipeline the project does not have.
 
     Attributes:
@@ -48,12 +48,9 @@ class UnknownPipelineError(KeyError):
 
     def __init__(self, unknown: list[str], valid: list[str]) -> None:
         self.unknown, self.valid = unknown, valid
-        super().__init__(unknown)
-
-    def __str__(self) -> str:
-        return (
-            f"No pipeline named {', '.join(map(repr, self.unknown))}. Valid --pipelines names: "
-            f"{', '.join(self.valid)} (several comma-separated; no --pipelines runs __default__)."
+        super().__init__(  # a ValueError, not a KeyError: Kedro would replace a KeyError with its own message
+            f"No pipeline named {', '.join(map(repr, unknown))}. Valid --pipelines names: "
+            f"{', '.join(valid)} (several comma-separated; no --pipelines runs __default__)."
         )
 
 

@@ -15,7 +15,11 @@ from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.pipelines.ingest.nodes import build_manifest
 from image_classification.pipelines.preprocess.nodes import build_image_arrays
 from image_classification.pipelines.split.nodes import split_dataset
-from image_classification.project.run_checks import RunChecksHook, UnsupportedRunnerError, check_runner
+from image_classification.project.run_checks import (
+    RunChecksHook,
+    UnsupportedRunnerError,
+    check_runner,
+)
 from tests.pipelines.ingest.conftest import write_image
 
 CONFIG = {"image_size": 8, "resize_method": "stretch"}
