@@ -61,19 +61,17 @@ class KerasModelDataset(AtomicFileDataset):
             path = os.path.join(directory, "model.keras")
             with open(path, "wb") as stream:
                 stream.write(payload)
-            model = keras.saving.load_model(path, **self._load_args)
+            try:
+                model = keras.saving.load_model(path, **self._load_args)
+            except Exception as error:  # a truncated .keras zip: Keras says "File not found: <this tmp>/model.keras"
+                raise CorruptModelError(self, error) from error
             metadata = _read_metadata(path)
             if metadata is not None:
                 attach_metadata(model, metadata)
             return model
 
     def load(self) -> keras.Model:
-        try:
-            model = super().load()
-        except (DatasetError, FileNotFoundError, NotADirectoryError):
-            raise
-        except Exception as error:  # a truncated or damaged .keras zip: Keras says "File not found: <tmp>/model.keras"
-            raise CorruptModelError(self, error) from error
+        model = super().load()
         set_model_source(model, get_filepath_str(self._get_load_path(), self._protocol))
         return model
 
