@@ -64,6 +64,8 @@ class KerasModelDataset(AtomicFileDataset):
             try:
                 model = keras.saving.load_model(path, **self._load_args)
             except Exception as error:  # a truncated .keras zip: Keras says "File not found: <this tmp>/model.keras"
+                if _intact_zip(path):
+                    raise  # a sound file that Keras cannot build (e.g. an unknown layer): its own error says more
                 raise CorruptModelError(self, error) from error
             metadata = _read_metadata(path)
             if metadata is not None:
@@ -112,6 +114,14 @@ class CorruptModelError(DatasetError):
             f"The model file {self.path} (version {self.version or 'unversioned'}) cannot be loaded: it is damaged or "
             f"truncated ({reason}). {advice}"
         )
+
+
+def _intact_zip(path: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 def _read_metadata(path: str) -> ModelMetadata | None:
