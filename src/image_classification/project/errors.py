@@ -31,7 +31,6 @@ ERROR_LOG = Path("logs") / "last_error.log"
 _PACKAGE_PATH = os.sep + PACKAGE + os.sep
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MARKUP = re.compile(r"(\\*)(\[[a-zA-Z#/@].*?\])")
 
 
 def is_project_error(error: BaseException) -> bool:
@@ -94,8 +93,12 @@ def plain(value: Any) -> Any:
 
 
 def escape_markup(text: str) -> str:
-    """``text`` with everything rich would read as a markup tag escaped (as ``rich.markup.escape`` does)."""
-    return _MARKUP.sub(lambda found: f"{found.group(1)}{found.group(1)}\\{found.group(2)}", text)
+    """``text`` with everything rich would read as a markup tag escaped (``rich.markup.escape``)."""
+    try:
+        from rich.markup import escape  # noqa: PLC0415 - Kedro's dependency; plain text needs no escaping without it
+    except ImportError:
+        return text
+    return escape(text)
 
 
 class PlainTextFilter(logging.Filter):
