@@ -174,3 +174,21 @@ def test_resized_and_recompressed_copies_are_reported_as_near_duplicates(tmp_pat
     splits = ["train" if "monet" in path else "test" for path in paths]
     pairs = straddling_pairs(paths, splits, manifest["phash"].tolist())
     assert [(test, other) for test, other, _ in pairs] == [(str(tmp_path / "renoir" / "copy.jpg"), paths[0])]
+
+
+def test_preprocess_warns_about_near_duplicates_on_both_sides_of_the_test_split(tmp_path, caplog):
+    from image_classification.pipelines.preprocess.nodes import build_image_arrays
+
+    for label, seeds in (("monet", (5, 6)), ("renoir", (7, 8))):
+        for seed in seeds:
+            (tmp_path / label).mkdir(exist_ok=True)
+            _texture(seed, 96).save(tmp_path / label / f"{seed}.png")
+    _texture(5, 96).resize((80, 80)).save(tmp_path / "monet" / "copy.jpg", quality=80)
+    manifest, _ = build_manifest(str(tmp_path), {"from": "folder"}, {})
+    splits = manifest.assign(split=["test" if path.endswith("copy.jpg") else "train" for path in manifest["path"]])
+    splits.loc[splits["path"].str.endswith("6.png"), "split"] = "val"
+    splits.loc[splits["path"].str.endswith("8.png"), "split"] = "test"
+    with caplog.at_level(logging.WARNING, logger="image_classification"):
+        build_image_arrays(splits, ["monet", "renoir"], {"image_size": 8})
+    warned = [record for record in caplog.records if "straddle" in record.getMessage()]
+    assert len(warned) == 1 and str(tmp_path / "monet" / "copy.jpg") in warned[0].getMessage()
