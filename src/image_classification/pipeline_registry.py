@@ -12,6 +12,9 @@ Their shape follows the model plan (``project/model_plan.py``), which ``ModelPla
 parameters before Kedro calls ``register_pipelines``.
 """
 
+from importlib import resources
+
+from kedro.framework import project
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
@@ -27,8 +30,40 @@ def register_pipelines() -> dict[str, Pipeline]:
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
+    check_requested_pipelines(getattr(project.pipelines, "_requested_pipelines", None))
     pipelines = find_pipelines(raise_errors=True)
     pipelines["__default__"] = sum(
         (pipeline for name, pipeline in pipelines.items() if name not in NOT_IN_DEFAULT), Pipeline([])
     )
     return pipelines
+
+
+class UnknownPipelineError(ValueError):
+    """``--pipelines`` names a pipeline the project does not have.
+
+    Attributes:
+        unknown: The names asked for that do not exist.
+        valid: Every pipeline name ``--pipelines`` takes.
+    """
+
+    def __init__(self, unknown: list[str], valid: list[str]) -> None:
+        self.unknown, self.valid = unknown, valid
+        super().__init__(  # a ValueError, not a KeyError: Kedro would replace a KeyError with its own message
+            f"No pipeline named {', '.join(map(repr, unknown))}. Valid --pipelines names: "
+            f"{', '.join(valid)} (several comma-separated; no --pipelines runs __default__)."
+        )
+
+
+def pipeline_names() -> list[str]:
+    """The pipelines ``--pipelines`` takes: one per folder of ``pipelines/``, and ``__default__``."""
+    package = resources.files("image_classification.pipelines")
+    folders = [entry.name for entry in package.iterdir() if entry.is_dir() and (entry / "pipeline.py").is_file()]
+    return ["__default__", *sorted(folders)]
+
+
+def check_requested_pipelines(requested: list[str] | None) -> None:
+    """Raises ``UnknownPipelineError`` naming the unknown ones and the valid ones, before anything is imported."""
+    valid = pipeline_names()
+    unknown = [name for name in requested or () if name not in valid]
+    if unknown:
+        raise UnknownPipelineError(unknown, valid)

@@ -5,6 +5,7 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
+from image_classification.project.errors import PlainErrorsHook, short_errors
 from image_classification.project.hooks import (
     CredentialsToEnvironmentHook,
     DistributionHook,
@@ -16,7 +17,9 @@ from image_classification.project.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowRunsHook(), RunChecksHook(), DistributionHook(),
-         MlflowStoreHook())
+         MlflowStoreHook(), PlainErrorsHook())
+# The project's own errors end with their message; the traceback goes to logs/last_error.log (project/errors.py).
+short_errors()
 
 
 def project_root() -> str:

@@ -50,6 +50,9 @@ class ArchiveLimits:
             ("max_total_gb", self.max_total_gb > 0, "a positive number of GiB"),
             ("max_members", self.max_members >= 1, "at least 1"),
             ("max_ratio", self.max_ratio >= 1, "at least 1"),
+            ("max_total_gb", self.max_total_gb <= 100_000, "at most 100,000 GiB"),
+            ("max_members", self.max_members <= 1_000_000_000, "at most 1,000,000,000"),
+            ("max_ratio", self.max_ratio <= 1_000_000, "at most 1,000,000"),
         ]
 
 

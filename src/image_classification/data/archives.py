@@ -25,6 +25,7 @@ from image_classification.data.archive_limits import (
     ExtractionBudget,
     reading,
 )
+from image_classification.data.files import require_regular_file, special_kind
 from image_classification.data.staging import atomic_folder
 
 __all__ = [
@@ -102,8 +103,9 @@ def extract_archive(
         ValueError: The file is not of a supported kind.
     """
     archive, target = Path(archive), Path(target)
-    if not archive.is_file():
+    if special_kind(archive) == "missing":
         raise FileNotFoundError(f"Archive not found: {archive}")
+    require_regular_file(archive)  # a FIFO would block the checksum read for ever
     checksum = file_sha256(archive)
     if read_marker(target).get("sha256") == checksum:
         logger.info("Reusing %s (already extracted from %s)", target, archive.name)
@@ -137,6 +139,10 @@ def _extract_zip(archive: Path, destination: Path, budget: ExtractionBudget) -> 
             if info.filename.replace("\\", "/").endswith("/"):
                 path.mkdir(parents=True, exist_ok=True)
                 continue
+            kind = _zip_special_kind(info)
+            if kind:
+                _skip_special(archive, info.filename, kind)
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with reading(archive, f"member {info.filename!r}"):
                 source = bundle.open(info)
@@ -158,8 +164,9 @@ def _extract_tar(archive: Path, destination: Path, budget: ExtractionBudget) -> 
             count, last = count + 1, member.name
             budget.count_members(count, member.name)
             relative = _member_path(archive, member.name, is_link=member.issym() or member.islnk())
-            if not (member.isfile() or member.isdir()):
-                raise UnsafeArchiveError(f"Archive {archive} member {member.name!r} is a special file; refused.")
+            if not (member.isfile() or member.isdir()):  # FIFO, device: never created, so never opened later
+                _skip_special(archive, member.name, _TAR_KINDS.get(member.type, "a special file"))
+                continue
             if relative is None:
                 continue
             path = destination / relative
@@ -196,6 +203,21 @@ def _check_member(archive: Path, member: str, is_link: bool) -> None:
         raise UnsafeArchiveError(
             f"Archive {archive} has a symbolic or hard link member: {member!r}; refused."
         )
+
+
+_TAR_KINDS = {tarfile.FIFOTYPE: "a FIFO (named pipe)", tarfile.CHRTYPE: "a character device",
+              tarfile.BLKTYPE: "a block device"}  # fmt: skip
+_ZIP_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def _zip_special_kind(member: zipfile.ZipInfo) -> str | None:
+    mode = member.external_attr >> 16
+    return next((kind for test, kind in _ZIP_KINDS if mode and test(mode)), None)
+
+
+def _skip_special(archive: Path, member: str, kind: str) -> None:
+    logger.warning("Archive %s: member %r is %s, not a regular file: skipped.", archive, member, kind)
 
 
 def _zip_member_is_link(member: zipfile.ZipInfo) -> bool:

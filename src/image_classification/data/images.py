@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from image_classification.data.duplicates import perceptual_hash, pixel_sha256
+from image_classification.data.files import special_kind
+from image_classification.data.image_modes import describe_mode
 
 #: Same limit as Pillow's own default (``Image.MAX_IMAGE_PIXELS``): about 89.5 megapixels.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -34,24 +39,6 @@ _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and
 _EXIF_ORIENTATION_TAG = 0x0112
 _WHITE = (255, 255, 255, 255)
 
-_MODE_NOTES = {
-    "RGB": "RGB",
-    "1": "1-bit black and white",
-    "L": "8-bit grayscale",
-    "LA": "grayscale with alpha, composited on white",
-    "La": "grayscale with premultiplied alpha, composited on white",
-    "P": "palette",
-    "PA": "palette with alpha, composited on white",
-    "RGBA": "RGB with alpha, composited on white",
-    "RGBa": "RGB with premultiplied alpha, composited on white",
-    "CMYK": "CMYK colour (print), converted without colour profile",
-    "YCbCr": "YCbCr colour",
-    "I": "32-bit integer grayscale, scaled to 0..255",
-    "I;16": "16-bit grayscale, scaled to 0..255",
-    "I;16L": "16-bit grayscale, scaled to 0..255",
-    "I;16B": "16-bit grayscale, scaled to 0..255",
-    "F": "32-bit float grayscale, scaled to 0..255",
-}
 
 
 class UnreadableImageError(ValueError):
@@ -77,6 +64,11 @@ class ImageInfo:
     mode: str
     bytes: int
     sha256: str
+    #: sha256 of the decoded RGB pixels (with the size): equal for one picture saved as PNG and as BMP
+    pixel_sha256: str = ""
+    #: 64-bit perceptual hash (DCT pHash) of the picture: near for resized, recompressed or re-encoded copies; None
+    #: for a (nearly) flat image, whose hash would say nothing
+    phash: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,13 +120,21 @@ def inspect_image(
                 return None, [
                     ImageProblem(f"cannot convert mode {image.mode} to RGB: {error}", SKIPPED)
                 ]
-            problems.append(ImageProblem(_describe_mode(image), CONVERTED))
+            problems.append(ImageProblem(describe_mode(image), CONVERTED))
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             problems.append(
                 ImageProblem(f"{frames} frames (animated or multi-page)", "first frame used")
             )
-        info = ImageInfo(width, height, image.mode, len(data), hashlib.sha256(data).hexdigest())
+        try:
+            rgb = to_rgb(image)
+        except (ValueError, OSError):
+            rgb = None
+        info = ImageInfo(
+            width, height, image.mode, len(data), hashlib.sha256(data).hexdigest(),
+            pixel_sha256=pixel_sha256(rgb) if rgb is not None else "",
+            phash=perceptual_hash(rgb) if rgb is not None else None,
+        )  # fmt: skip
     return info, problems
 
 
@@ -186,6 +186,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _read(path: Path) -> bytes:
+    kind = special_kind(path)
+    if kind is not None and kind != "missing":  # a FIFO or a device would block or never end: never opened
+        raise UnreadableImageError(path, f"not a regular file: {kind}, not opened")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # checked before reading: a huge file must never be read into memory whole
@@ -210,7 +213,7 @@ def _decode(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     except UnreadableImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise UnreadableImageError(path, f"decompression bomb: {error}") from error
+        raise UnreadableImageError(path, _bomb_reason(error, max_pixels)) from error
     except UnidentifiedImageError as error:
         raise UnreadableImageError(
             path, "not an image: Pillow cannot identify the file format"
@@ -226,8 +229,24 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise UnreadableImageError(
             path,
-            f"decompression bomb: {width}x{height} = {width * height:,} pixels exceeds max_pixels={max_pixels:,}",
+            f"decompression bomb: {width}x{height} = {width * height:,} pixels exceeds max_pixels={max_pixels:,} "
+            "(ingest.checks.max_pixels)",
         )
+
+
+def _bomb_reason(error: Exception, max_pixels: int) -> str:
+    """Pillow refuses images over twice its own limit before we see their size: say it with the project's limit."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    if found is None:
+        return f"decompression bomb: more pixels than max_pixels={max_pixels:,} (ingest.checks.max_pixels)"
+    pixels = int(found.group(1))
+    if pixels > max_pixels:
+        return f"decompression bomb: {pixels:,} pixels exceeds max_pixels={max_pixels:,} (ingest.checks.max_pixels)"
+    return (
+        f"decompression bomb: {pixels:,} pixels is within max_pixels={max_pixels:,} (ingest.checks.max_pixels) but "
+        "above what "
+        f"Pillow decodes ({2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, twice PIL.Image.MAX_IMAGE_PIXELS)"
+    )
 
 
 def _upright_size(image: Image.Image) -> tuple[int, int]:
@@ -244,13 +263,6 @@ def _needs_conversion(image: Image.Image) -> bool:
 
 def _has_transparency(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
-
-
-def _describe_mode(image: Image.Image) -> str:
-    note = _MODE_NOTES.get(image.mode, "unusual mode")
-    if "transparency" in image.info and "alpha" not in note:
-        note += " with transparency, composited on white"
-    return f"mode {image.mode} ({note})"
 
 
 def _scale_to_uint8(pixels: np.ndarray) -> np.ndarray:

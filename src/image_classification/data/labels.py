@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from image_classification.data.archives import is_archive
+from image_classification.data.class_names import normalise_labels
+from image_classification.data.files import NotARegularFileError, special_kind
+from image_classification.data.findings import Finding
 from image_classification.data.label_csv import read_label_table
 
 IMAGE_EXTENSIONS = frozenset(
@@ -31,19 +34,12 @@ IMAGE_EXTENSIONS = frozenset(
 DEFAULT_PATTERN = r"^(?P<label>[^.]+)\."
 STRATEGIES = ("folder", "filename", "csv")
 LABEL_SETTINGS = tuple(
-    "from pattern csv_path id_column label_column id_extension csv_separator csv_encoding ignore_dirs".split()
+    "from pattern csv_path id_column label_column id_extension csv_separator csv_encoding ignore_dirs merge_case"
+    .split()
 )
 # macOS zips carry "__MACOSX/._x.jpg" resource forks that are not images.
 _ALWAYS_IGNORED_DIRS = frozenset({"__MACOSX"})
 SKIPPED = "skipped"
-
-
-class Finding(NamedTuple):
-    """One validation-report row: the file concerned, what is wrong, and what ingest did about it."""
-
-    file: str
-    problem: str
-    action: str
 
 
 class ImageFiles(NamedTuple):
@@ -56,6 +52,8 @@ class ImageFiles(NamedTuple):
     empty_dirs: list[Path]
     #: archives (.zip, .tar.gz, ...) found among the files: their images are not read
     archives: list[Path]
+    #: entries that are not regular files (FIFOs, sockets, devices, broken links) -> what they are; never opened
+    special: dict[Path, str] = {}
 
 
 def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
@@ -78,6 +76,7 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
     folders: list[Path] = []
     with_images: set[Path] = set()
     archives: list[Path] = []
+    special: dict[Path, str] = {}
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ignored)
         folder = Path(current)
@@ -85,6 +84,10 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
         for name in files:
             suffix = Path(name).suffix.lower()
             if name.startswith("."):
+                continue
+            kind = special_kind(folder / name)  # from stat alone: a FIFO would block the first read for ever
+            if kind is not None:
+                special[folder / name] = kind
                 continue
             if suffix not in IMAGE_EXTENSIONS:
                 others[suffix or name] += 1
@@ -99,7 +102,14 @@ def find_image_files(root: Path, ignore_dirs: Iterable[str] = ()) -> ImageFiles:
                 ancestor = ancestor.parent
     empty = {folder for folder in folders if folder not in with_images}
     top_empty = sorted(folder for folder in empty if folder != root and folder.parent not in empty)
-    return ImageFiles(sorted(images, key=lambda p: p.as_posix()), others, top_empty, sorted(archives))
+    return ImageFiles(
+        sorted(images, key=lambda p: p.as_posix()), others, top_empty, sorted(archives), dict(sorted(special.items()))
+    )
+
+
+def special_file_findings(special: Mapping[Path, str]) -> list[Finding]:
+    """A report row for each entry that is not a regular file (:attr:`ImageFiles.special`)."""
+    return [_skip(path, f"not a regular file: {kind}, not opened") for path, kind in special.items()]
 
 
 def assign_labels(
@@ -125,6 +135,13 @@ def assign_labels(
             f"Unknown setting(s) ingest.labels.{', ingest.labels.'.join(unknown)}; allowed: {LABEL_SETTINGS}"
         )
     strategy = settings.get("from", "folder")
+    labels, findings = _raw_labels(files, root, settings, strategy)
+    return normalise_labels(labels, bool(settings.get("merge_case")), by_folder=strategy == "folder", found=findings)
+
+
+def _raw_labels(
+    files: list[Path], root: Path, settings: Mapping, strategy: str
+) -> tuple[dict[Path, str], list[Finding]]:
     if strategy == "folder":
         return labels_from_folders(files, root)
     if strategy == "filename":
@@ -184,8 +201,11 @@ def resolve_csv_path(root: Path, csv_path: str | None) -> Path:
     given = Path(csv_path)
     candidates = [given] if given.is_absolute() else [root / given, given]
     for candidate in candidates:
-        if candidate.is_file():
+        kind = special_kind(candidate)
+        if kind is None:
             return candidate
+        if kind not in ("missing", "a folder"):  # a FIFO here would block the CSV reader for ever
+            raise NotARegularFileError(candidate, kind, "ingest.labels.csv_path", "Point it at a CSV file.")
     tried = " or ".join(f"'{c}'" for c in candidates)
     raise FileNotFoundError(
         f"Labels CSV not found: looked for {tried}. Check ingest.labels.csv_path."

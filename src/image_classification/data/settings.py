@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from image_classification.data.duplicates import (
+    DEFAULT_NEAR_DUPLICATE_DISTANCE,
+    MAX_NEAR_DUPLICATE_DISTANCE,
+)
 from image_classification.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
 from image_classification.data.resize import RESIZE_METHODS
 
@@ -17,6 +21,17 @@ from image_classification.data.resize import RESIZE_METHODS
 MIN_IMAGE_SIZE = 8
 #: A classifier tells at least two classes apart.
 MIN_CLASSES = 2
+#: Largest ``preprocess.image_size`` (and a model's ``image_size``): a 4096 px RGB image is 48 MiB decoded; larger
+#: sizes are a typo (``100000`` would need 28 GiB per image) and are refused before anything is decoded.
+MAX_IMAGE_SIZE = 4096
+#: Upper bounds of counts, each far above any real use, so that a typo is refused by name before the run.
+MAX_WORKERS = 256
+MAX_CLASSES = 100_000
+MAX_IMAGES_PER_CLASS = 100_000_000
+MAX_FOLDS = 100
+MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds
+MAX_PIXELS_LIMIT = 2_000_000_000  # ingest.checks.max_pixels: 2 gigapixels is 6 GiB decoded
+MAX_MIN_SIDE = 10_000
 
 
 @dataclass(frozen=True)
@@ -41,8 +56,10 @@ class PreprocessSettings:
         """(key, valid, what a valid value is) for every check on the values."""
         return [
             ("image_size", self.image_size >= MIN_IMAGE_SIZE, f"at least {MIN_IMAGE_SIZE} pixels"),
+            ("image_size", self.image_size <= MAX_IMAGE_SIZE, f"at most {MAX_IMAGE_SIZE} pixels"),
             ("resize_method", self.resize_method in RESIZE_METHODS, f"one of {', '.join(RESIZE_METHODS)}"),
             ("workers", self.workers is None or self.workers >= 1, "at least 1, or null"),
+            ("workers", self.workers is None or self.workers <= MAX_WORKERS, f"at most {MAX_WORKERS}, or null"),
         ]
 
 
@@ -76,6 +93,12 @@ class SelectionSettings:
                 f"at least {MIN_CLASSES} (a classifier needs two classes), or null",
             ),
             ("min_images_per_class", (self.min_images_per_class or 0) >= 0, "0 or more, or null"),
+            ("top_n_classes", (self.top_n_classes or 0) <= MAX_CLASSES, f"at most {MAX_CLASSES:,}, or null"),
+            (
+                "min_images_per_class",
+                (self.min_images_per_class or 0) <= MAX_IMAGES_PER_CLASS,
+                f"at most {MAX_IMAGES_PER_CLASS:,}, or null",
+            ),
         ]
 
 
@@ -98,6 +121,7 @@ class CrossValidationSettings:
         folds = self.folds or 0
         return [
             ("folds", folds >= 2, "a whole number of at least 2 (e.g. 5)"),
+            ("folds", folds <= MAX_FOLDS, f"at most {MAX_FOLDS}"),
             ("fold", folds < 2 or 0 <= self.fold < folds, f"a whole number from 0 to {folds - 1}"),
         ]
 
@@ -131,6 +155,7 @@ class SplitSettings:
         return [
             ("test_fraction", 0 < self.test_fraction < 1, "between 0 and 1 (exclusive), e.g. 0.2"),
             ("val_fraction", 0 < self.val_fraction < 1, "between 0 and 1 (exclusive), e.g. 0.15"),
+            ("seed", 0 <= self.seed <= MAX_SEED, f"from 0 to {MAX_SEED:,}"),
         ]
 
 
@@ -215,6 +240,8 @@ class LabelSettings:
         csv_separator: ``csv``: the column separator; null: sniffed from the header.
         csv_encoding: ``csv``: the file's text encoding.
         ignore_dirs: Folder names left out anywhere below the images folder.
+        merge_case: Merge classes whose names differ only in case (``Cat`` and ``cat``); by default they stay apart,
+            with a report row naming both.
     """
 
     from_: str = "folder"
@@ -226,6 +253,7 @@ class LabelSettings:
     csv_separator: str | None = None
     csv_encoding: str | None = "utf-8"
     ignore_dirs: list[Any] | None = None
+    merge_case: bool = False
 
     WHAT: ClassVar[str] = "ingest.labels setting"
 
@@ -241,10 +269,13 @@ class CheckSettings:
     Attributes:
         max_pixels: Images with more pixels are skipped as possible decompression bombs.
         min_side: Images whose shorter side is below this many pixels are skipped.
+        near_duplicate_distance: Images whose perceptual hashes differ in at most this many of 64 bits are reported
+            as near duplicates (kept); null: not looked for.
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     min_side: int | None = DEFAULT_MIN_SIDE
+    near_duplicate_distance: int | None = DEFAULT_NEAR_DUPLICATE_DISTANCE
 
     WHAT: ClassVar[str] = "ingest.checks setting"
 
@@ -253,4 +284,16 @@ class CheckSettings:
         return [
             ("max_pixels", self.max_pixels is None or self.max_pixels >= 1, "a positive number of pixels, or null"),
             ("min_side", self.min_side is None or self.min_side >= 1, "a positive number of pixels, or null"),
+            (
+                "max_pixels",
+                self.max_pixels is None or self.max_pixels <= MAX_PIXELS_LIMIT,
+                f"at most {MAX_PIXELS_LIMIT:,} pixels, or null",
+            ),
+            ("min_side", self.min_side is None or self.min_side <= MAX_MIN_SIDE, f"at most {MAX_MIN_SIDE:,} pixels, or null"),
+            (
+                "near_duplicate_distance",
+                self.near_duplicate_distance is None
+                or 0 <= self.near_duplicate_distance <= MAX_NEAR_DUPLICATE_DISTANCE,
+                f"from 0 to {MAX_NEAR_DUPLICATE_DISTANCE} bits, or null",
+            ),
         ]

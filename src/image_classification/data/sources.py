@@ -38,6 +38,7 @@ from image_classification.data.archives import (
     write_marker,
 )
 from image_classification.data.downloads import download
+from image_classification.data.files import require_regular_file
 from image_classification.data.kaggle import KINDS as KAGGLE_KINDS
 from image_classification.data.kaggle import download_kaggle_archive
 from image_classification.data.staging import remove_stale_staging
@@ -93,8 +94,7 @@ def fetch_source(
         return write_bundled(name, target)
     if kind == "zip":
         archive = Path(_required(source, "path", kind))
-        if not archive.is_file():
-            raise FileNotFoundError(f"Archive not found: '{archive}'. Check ingest.source.path.")
+        require_regular_file(archive, "ingest.source.path", "Point it at a .zip, .tar or .tar.gz file.")
         return extract_archive(archive, target, origin=str(archive), limits=limits)
     if kind == "url":
         return fetch_url(_required(source, "url", kind), raw_dir, target, source.get("sha256"), limits)

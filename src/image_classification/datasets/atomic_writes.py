@@ -8,8 +8,14 @@ that writes through ``self._fs.open``: the kedro-datasets file datasets (``Atomi
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import posixpath
+import re
+import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -17,11 +23,74 @@ from typing import Any
 
 from kedro.io.core import get_filepath_str
 
+logger = logging.getLogger(__name__)
+
+
+#: Temporaries of another host, or of earlier versions (no pid in the name), are removed once untouched this long.
+STALE_AFTER_S = 24 * 3600
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TEMPORARY = re.compile(r"^\..+\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-)?[0-9a-f]{32}\.tmp$")
+
 
 def temporary_path(path: str) -> str:
-    """A hidden, unique name beside ``path``: same folder, so the final move stays on one filesystem."""
+    """A hidden, unique name beside ``path``: same folder, so the final move stays on one filesystem.
+
+    The name carries this host and process, so a later save can tell a temporary left by a killed process (removed by
+    ``remove_stale_temporaries``) from one still being written.
+    """
     parent, name = posixpath.split(path)
-    return posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+    return posixpath.join(parent, f".{name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex}.tmp")
+
+
+def remove_stale_temporaries(root: str, versioned: bool = True) -> list[str]:
+    """Removes the temporaries that killed saves left in ``root`` and, if ``versioned``, in its version folders.
+
+    A temporary of this host is stale when its process is gone; others (another host, or a name without a pid)
+    when untouched for ``STALE_AFTER_S``. A version folder left empty is removed too.
+
+    Returns:
+        The paths removed.
+    """
+    removed: list[str] = []
+    folders = [root] + [os.path.join(root, entry) for entry in _listdir(root) if versioned and entry[:1] != "."]
+    for folder in folders:
+        if not os.path.isdir(folder) or os.path.islink(folder):
+            continue
+        for entry in _listdir(folder):
+            match = _TEMPORARY.match(entry)
+            path = os.path.join(folder, entry)
+            if not match or os.path.islink(path) or _maybe_in_use(path, match):
+                continue
+            with suppress(OSError):
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+                removed.append(path)
+                logger.warning("Removed %s, left behind by an interrupted save.", path)
+        if folder != root and removed and not _listdir(folder):
+            with suppress(OSError):
+                os.rmdir(folder)  # a version folder that only held the temporary
+    return removed
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def _maybe_in_use(path: str, match: re.Match) -> bool:
+    if match["host"] == _HOST and os.name == "posix":
+        try:
+            os.kill(int(match["pid"]), 0)  # signal 0 only asks whether the process exists
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    try:
+        return time.time() - os.stat(path).st_mtime < STALE_AFTER_S
+    except OSError:
+        return True
 
 
 class _ReplaceOnSuccess:
@@ -106,6 +175,12 @@ def atomic_save(dataset: Any) -> Iterator[str]:
     """
     fs = dataset._fs
     save_path = get_filepath_str(dataset._get_save_path(), dataset._protocol)
+    if dataset._protocol == "file":  # a killed save's temporaries would stay for ever otherwise
+        root = get_filepath_str(dataset._filepath, dataset._protocol)
+        if dataset._version:
+            remove_stale_temporaries(root)
+        else:
+            remove_stale_temporaries(posixpath.dirname(root), versioned=False)
     version_folder = posixpath.dirname(save_path) if dataset._version else None
     new_version_folder = version_folder is not None and not fs.exists(version_folder)
     dataset._fs = AtomicWriteFileSystem(fs, local=dataset._protocol == "file")

@@ -9,7 +9,7 @@ import zipfile
 from typing import Any
 
 import keras
-from kedro.io.core import get_filepath_str
+from kedro.io.core import DatasetError, get_filepath_str
 
 # Importing the models package registers the project's custom layers for deserialisation.
 import image_classification.models  # noqa: F401
@@ -61,7 +61,12 @@ class KerasModelDataset(AtomicFileDataset):
             path = os.path.join(directory, "model.keras")
             with open(path, "wb") as stream:
                 stream.write(payload)
-            model = keras.saving.load_model(path, **self._load_args)
+            try:
+                model = keras.saving.load_model(path, **self._load_args)
+            except Exception as error:  # a truncated .keras zip: Keras says "File not found: <this tmp>/model.keras"
+                if _intact_zip(path):
+                    raise  # a sound file that Keras cannot build (e.g. an unknown layer): its own error says more
+                raise CorruptModelError(self, error) from error
             metadata = _read_metadata(path)
             if metadata is not None:
                 attach_metadata(model, metadata)
@@ -71,6 +76,52 @@ class KerasModelDataset(AtomicFileDataset):
         model = super().load()
         set_model_source(model, get_filepath_str(self._get_load_path(), self._protocol))
         return model
+
+
+class CorruptModelError(DatasetError):
+    """A saved model file cannot be loaded (truncated, damaged, not a ``.keras`` file).
+
+    Attributes:
+        path: The file that failed, version folder included.
+        version: Its version (None for an unversioned model).
+        others: The other versions saved, newest first.
+    """
+
+    def __init__(self, dataset: KerasModelDataset, error: Exception) -> None:
+        self.path = get_filepath_str(dataset._get_load_path(), dataset._protocol)
+        version_folder = os.path.dirname(self.path)
+        self.version = os.path.basename(version_folder) if dataset._version is not None else None
+        root = os.path.dirname(version_folder)
+        try:
+            listed = sorted(os.listdir(root), reverse=True) if self.version else []
+        except OSError:
+            listed = []
+        self.others = [name for name in listed if name != self.version and not name.startswith(".")
+                       and os.path.exists(os.path.join(root, name, os.path.basename(self.path)))]  # fmt: skip
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if self.version:
+            older = f" Saved versions before it: {', '.join(self.others[:3])}." if self.others else ""
+            # data/06_models/<strategy>/<model>.keras/<version>/<model>.keras is "<strategy>.<model>.model"
+            name = f"{os.path.basename(os.path.dirname(root))}.{os.path.splitext(os.path.basename(root))[0]}.model"
+            advice = (
+                f"Load an earlier version with --load-versions {name}:"
+                f"{self.others[0] if self.others else '<version>'},"
+                f"{older} or train the model again; move the damaged version folder {version_folder} aside."
+            )
+        else:
+            advice = "Train the model again or restore the file."
+        super().__init__(
+            f"The model file {self.path} (version {self.version or 'unversioned'}) cannot be loaded: it is damaged or "
+            f"truncated ({reason}). {advice}"
+        )
+
+
+def _intact_zip(path: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 def _read_metadata(path: str) -> ModelMetadata | None:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import posixpath
+import shutil
 import struct
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, suppress
@@ -94,6 +95,48 @@ def _chunks_of(arrays: Mapping[str, np.ndarray]) -> ArrayChunks:
     return ArrayChunks(rows, {name: (a.shape[1:], a.dtype) for name, a in arrays.items()}, chunks)
 
 
+class NotEnoughDiskSpaceError(DatasetError):
+    """An array cache would not fit on its disk; raised before anything is decoded or written.
+
+    Attributes:
+        path: Where the cache would be written.
+        needed: Bytes the arrays take.
+        free: Bytes free on that disk.
+    """
+
+    def __init__(self, path: str, needed: int, free: int, rows: int, row_shapes: str) -> None:
+        self.path, self.needed, self.free = path, needed, free
+        super().__init__(
+            f"The arrays for {path} need {_size(needed)} ({rows:,} rows of {row_shapes}) but only {_size(free)} "
+            "is free on that disk; nothing was decoded or written. Lower preprocess.image_size (the cache grows with "
+            "its square), select fewer images (split.selection), or free disk space."
+        )
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TiB"
+
+
+def check_free_space(path: str, data: ArrayChunks) -> None:
+    """Raises ``NotEnoughDiskSpaceError`` when ``data`` (at its declared row count) exceeds the free space at
+    ``path`` (or the nearest folder above it that exists)."""
+    needed = data.rows * sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+                             for shape, dtype in data.row_shapes.values())  # fmt: skip
+    folder = path
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        folder = parent if parent != folder else ""
+    free = shutil.disk_usage(folder or ".").free
+    if needed > free:
+        shapes = ", ".join(f"{name} {'x'.join(map(str, shape))} {np.dtype(dtype)}"
+                           for name, (shape, dtype) in data.row_shapes.items())  # fmt: skip
+        raise NotEnoughDiskSpaceError(path, needed, free, data.rows, shapes)
+
+
 class MemmapArraysDataset(AtomicFileDataset):
     """Saves ``ArrayChunks`` (or a dict of arrays sharing their first axis) as a folder of ``.npy`` files and loads it
     back as ``{name: np.memmap}`` (read-only; rows are read from disk when indexed).
@@ -137,6 +180,8 @@ class MemmapArraysDataset(AtomicFileDataset):
 
     def save(self, data: ArrayChunks | Mapping[str, np.ndarray]) -> None:
         chunked = data if isinstance(data, ArrayChunks) else _chunks_of(data)
+        if self._protocol == "file":  # before a single image is decoded
+            check_free_space(get_filepath_str(self._filepath, self._protocol), chunked)
         try:
             with atomic_save(self) as save_path:
                 staging = temporary_path(save_path)

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+#: Upper bounds, far above any real use, so that a typo is refused by name before the run.
+MAX_TOP_K = 1_000
+MAX_BATCH_SIZE = 65_536
+
 
 @dataclass(frozen=True)
 class PredictSettings:
@@ -33,4 +37,6 @@ class PredictSettings:
         return [
             ("top_k", self.top_k >= 1, "at least 1 (classes reported per image)"),
             ("batch_size", self.batch_size >= 1, "at least 1 (images per batch)"),
+            ("top_k", self.top_k <= MAX_TOP_K, f"at most {MAX_TOP_K:,}"),
+            ("batch_size", self.batch_size <= MAX_BATCH_SIZE, f"at most {MAX_BATCH_SIZE:,} images per batch"),
         ]

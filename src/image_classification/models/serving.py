@@ -27,6 +27,8 @@ from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.resize import resize_image
 
 IMAGE_COLUMN = "image"  # base64 of an image file's bytes; a "data:image/...;base64," prefix is allowed
+FILE_COLUMN = "file"  # optional: where the image came from, echoed in the answer
+PROBLEM_COLUMN = "problem"  # "" for a classified row, else why it was skipped
 #: What serving needs installed, pinned to the logging environment (``--env-manager local`` uses the current one).
 SERVING_DISTRIBUTIONS = ("mlflow", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas", "pillow")
 
@@ -73,14 +75,18 @@ def serving_spec(
 
 
 def serving_signature(top_k: int) -> Any:
-    """Input: a required ``image`` column (base64); output: ``label_1, probability_1, ..., label_k, probability_k``."""
+    """Input: a required ``image`` column (base64) and an optional ``file``; output: ``file``, ``label_1,
+    probability_1, ..., label_k, probability_k`` and ``problem`` ("" or why the row was skipped)."""
     from mlflow.models import ModelSignature  # noqa: PLC0415
     from mlflow.types.schema import ColSpec, Schema  # noqa: PLC0415
 
-    outputs = []
+    outputs = [ColSpec("string", FILE_COLUMN, required=False)]
     for rank in range(1, top_k + 1):
-        outputs += [ColSpec("string", f"label_{rank}"), ColSpec("double", f"probability_{rank}")]
-    return ModelSignature(inputs=Schema([ColSpec("string", IMAGE_COLUMN)]), outputs=Schema(outputs))
+        outputs += [ColSpec("string", f"label_{rank}", required=False), ColSpec("double", f"probability_{rank}", required=False)]
+    outputs.append(ColSpec("string", PROBLEM_COLUMN))
+    # ``file`` is in the input schema, or MLflow's schema enforcement would drop it before the model could echo it
+    inputs = Schema([ColSpec("string", IMAGE_COLUMN), ColSpec("string", FILE_COLUMN, required=False)])
+    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 
 
 def pinned_requirements() -> list[str]:
@@ -108,21 +114,50 @@ class ImageClassifierModel(PythonModel):
         self._config = dict(context.model_config or {})
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One row per input row: its other columns (``file``) echoed, the top-k labels and probabilities, and
+        ``problem`` ("" when classified, else why the row was skipped); a bad row never fails the others."""
         from image_classification.models.inference import predict_proba  # noqa: PLC0415
 
         if IMAGE_COLUMN not in model_input.columns:
-            raise ValueError(f"A request needs a column '{IMAGE_COLUMN}' of base64 image files.")
+            raise _bad_request(f"A request needs a column '{IMAGE_COLUMN}' of base64 image files.")
         size, method = int(self._config["image_size"]), self._config["resize_method"]
-        pixels = np.stack([_decode(value, size, method) for value in model_input[IMAGE_COLUMN]])
-        probabilities = predict_proba(self._model, pixels)
+        decoded = [_decode_row(value, size, method) for value in model_input[IMAGE_COLUMN]]
+        usable = np.array([problem == "" for _, problem in decoded], dtype=bool)
         k = min(int(self._config.get("top_k", 1)), len(self._class_names))
-        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        result = model_input.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
         columns: dict[str, list] = {}
+        if usable.any():
+            probabilities = predict_proba(self._model, np.stack([pixels for pixels, _ in decoded if pixels is not None]))
+            ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+            for rank in range(k):
+                best = ranked[:, rank]
+                columns[f"label_{rank + 1}"] = [self._class_names[index] for index in best]
+                columns[f"probability_{rank + 1}"] = probabilities[np.arange(len(best)), best].astype(float).tolist()
         for rank in range(k):
-            best = ranked[:, rank]
-            columns[f"label_{rank + 1}"] = [self._class_names[index] for index in best]
-            columns[f"probability_{rank + 1}"] = probabilities[np.arange(len(best)), best].astype(float).tolist()
-        return pd.DataFrame(columns)
+            for name in (f"label_{rank + 1}", f"probability_{rank + 1}"):
+                spread = np.full(len(usable), None, dtype=object)
+                spread[usable] = columns.get(name, [])
+                result[name] = pd.Series(spread, dtype=object)
+        result[PROBLEM_COLUMN] = [problem for _, problem in decoded]
+        return result
+
+
+def _bad_request(message: str) -> Exception:
+    """An error the scoring server answers with HTTP 400 and ``message`` (no server paths in it)."""
+    try:
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.protos.databricks_pb2 import BAD_REQUEST  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        return ValueError(message)
+    return MlflowException(message, error_code=BAD_REQUEST)
+
+
+def _decode_row(encoded: Any, size: int, method: str) -> tuple[np.ndarray | None, str]:
+    """``(pixels, "")`` for a usable image, ``(None, why)`` for a bad row, as ``predict``'s nodes report it."""
+    try:
+        return _decode(encoded, size, method), ""
+    except ValueError as error:
+        return None, str(error)
 
 
 def _decode(encoded: Any, size: int, method: str) -> np.ndarray:

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from image_classification.config import setting_keys
-from image_classification.data.settings import MIN_IMAGE_SIZE
+from image_classification.data.settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 
 def _image_size_rule(image_size: int | None) -> tuple[str, bool, str]:
-    valid = image_size is None or image_size >= MIN_IMAGE_SIZE
-    return ("image_size", valid, f"at least {MIN_IMAGE_SIZE} pixels, or null (the strategy's, else preprocess.image_size)")
+    valid = image_size is None or MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE
+    return (
+        "image_size",
+        valid,
+        f"from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, or null (the strategy's, else preprocess.image_size)",
+    )
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class ScratchModelSettings:
     def rules(self) -> list[tuple[str, bool, str]]:
         return [
             _image_size_rule(self.image_size),
-            ("input_size", self.input_size is None or self.input_size >= 1, "at least 1 pixel, or null"),
+            ("input_size", self.input_size is None or 1 <= self.input_size <= MAX_IMAGE_SIZE,
+             f"from 1 to {MAX_IMAGE_SIZE} pixels, or null"),
         ]
 
 

@@ -31,7 +31,7 @@ from image_classification.data.settings import (
 from image_classification.data.sources import BUNDLED_DATASETS, SOURCE_TYPES
 from image_classification.models.predict_settings import PredictSettings
 from image_classification.project.model_checks import ParameterProblem, unknown
-from image_classification.project.model_plan import ModelPlan
+from image_classification.project.model_plan import STRATEGIES, ModelPlan
 from image_classification.reporting.settings import RegistrySettings, ReportSettings
 from image_classification.training.distribution import DistributionSettings
 
@@ -127,6 +127,14 @@ def check_predict(parameters: dict[str, Any]) -> list[ParameterProblem]:
         ModelPlan(predict_model=str(predict.model or "")).served_model()
     except ValueError as error:
         problems.append(ParameterProblem("predict.model", predict.model, str(error)))
+        return problems
+    configured = [
+        f"{strategy}.{name}"
+        for strategy in STRATEGIES
+        for name in (((parameters.get(strategy) or {}).get("models") or {}) if isinstance(parameters.get(strategy), dict) else {})
+    ]
+    if configured and predict.model not in configured:  # a typo would only fail at load, as VersionNotFoundError
+        problems.append(unknown("predict.model", predict.model, configured, "model (none is configured so)"))
     return problems
 
 

@@ -40,6 +40,25 @@ class MlflowStoreError(RuntimeError):
     """The MLflow store cannot record the run; raised before any node runs."""
 
 
+class MlflowStoreCorruptError(MlflowStoreError):
+    """The SQLite store is not a database, or a damaged one. Nothing is changed in it.
+
+    Attributes:
+        path: The store's file.
+        reason: What SQLite said.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        aside = path.with_name(path.name + ".corrupt")
+        super().__init__(
+            f"The MLflow store {path} is damaged or not a database ({reason}), so MLflow cannot record the run. "
+            f"It was left as it is. Move it aside (`mv {path} {aside}`): the next run starts a new, empty store "
+            "there, and the runs in the old file can still be recovered from it (`sqlite3 "
+            f"{aside} .recover`); or {_CONFIG_HINT}. Nothing was run."
+        )
+
+
 def sqlite_store_path(tracking_uri: str | None) -> Path | None:
     """The file of a ``sqlite:///`` tracking URI (relative ones from the current folder, as SQLAlchemy opens them);
     None for any other store."""
@@ -73,14 +92,58 @@ def check_store(tracking_uri: str | None, wait_s: float = LOCK_WAIT_S) -> None:
     try:
         connection.execute("BEGIN IMMEDIATE")  # the write lock MLflow takes for every write
         connection.rollback()
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]  # reads every page, writes none
+        if problems != ["ok"]:
+            raise MlflowStoreCorruptError(path, "; ".join(map(str, problems)))
     except sqlite3.OperationalError as error:
         if "locked" in str(error) or "busy" in str(error):
             raise MlflowStoreError(_locked(path, wait_s)) from error
         if "readonly" in str(error) or "read-only" in str(error):
             raise MlflowStoreError(_read_only(path, str(error))) from error
-        raise
+        if "malformed" not in str(error) and "not a database" not in str(error):
+            raise
+        raise MlflowStoreCorruptError(path, str(error)) from error
+    except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+        raise MlflowStoreCorruptError(path, str(error)) from error
     finally:
         connection.close()
+
+
+def check_artifact_folder(location: str | None) -> None:
+    """Raises ``MlflowStoreError`` when a local artifact folder cannot be written (checked before the run, not after
+    every model has trained); other locations (``s3://``, ``http://``) are left to MLflow.
+    """
+    if not location:
+        return
+    if "://" in location:
+        if not location.startswith("file://"):
+            return
+        location = location.removeprefix("file://")
+    folder = Path(location).expanduser().absolute()
+    fix = (
+        f"Fix it (`mkdir -p {folder}` and `chmod u+w {folder}`, or move aside what is there), or set "
+        "tracking.experiment.create_experiment_kwargs.artifact_location in conf/local/mlflow.yml to a writable "
+        "folder. Nothing was run."
+    )
+    if folder.exists() and not folder.is_dir():
+        raise MlflowStoreError(f"The MLflow artifact folder {folder} is not a folder, so no model could be logged. {fix}")
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if existing is not None and not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        what = "cannot be written" if existing == folder else f"cannot be created (in {existing}, not writable)"
+        raise MlflowStoreError(
+            f"The MLflow artifact folder {folder} {what} by this user, so no model could be logged at the end of "
+            f"the run. {fix}"
+        )
+
+
+def configured_artifact_location(context: Any) -> str | None:
+    """``tracking.experiment.create_experiment_kwargs.artifact_location`` of the session's mlflow.yml."""
+    try:
+        config = context.config_loader["mlflow"] or {}
+    except (MissingConfigException, KeyError):
+        return None
+    experiment = (config.get("tracking") or {}).get("experiment") or {}
+    return (experiment.get("create_experiment_kwargs") or {}).get("artifact_location")
 
 
 def _locked(path: Path, wait_s: float) -> str:
@@ -187,6 +250,7 @@ class MlflowStoreHook:
     @hook_impl(tryfirst=True)  # before kedro-mlflow's hook sets the store up (and creates the experiment)
     def after_context_created(self, context) -> None:
         check_store(configured_tracking_uri(context), self.lock_wait_s)
+        check_artifact_folder(configured_artifact_location(context))
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started this run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

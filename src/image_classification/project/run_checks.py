@@ -13,6 +13,7 @@ layer name.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from kedro.pipeline import Pipeline
 
 from image_classification.config import settings_from, unknown_keys
 from image_classification.data.resize import RESIZE_METHODS
-from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
+from image_classification.data.settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PreprocessSettings
 from image_classification.models.augmentation import AUGMENTATION_KEYS, build_augmentation
 from image_classification.project.block_checks import BLOCK_CHECKS, base_blocks, check_top_level
 from image_classification.project.model_checks import (
@@ -48,6 +49,44 @@ class RunParametersError(ValueError):
             f"{len(self.problems)} parameter problem(s), found before any node ran (nothing was trained or saved):"
             f"\n{listed}\nFix them in conf/base/parameters_*.yml (or your --params / --env) and run again."
         )
+
+
+class UnsupportedRunnerError(ValueError):
+    """The run asks for a runner this pipeline cannot use; raised before any node runs.
+
+    Attributes:
+        runner: The runner asked for (``ParallelRunner``).
+        nodes: Some of the nodes that cannot run under it.
+    """
+
+    def __init__(self, runner: str, nodes: list[str]) -> None:
+        self.runner, self.nodes = runner, nodes
+        shown = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+        super().__init__(
+            f"--runner {runner} is not supported for this pipeline (nodes {shown}): its nodes run TensorFlow, which "
+            "hangs in the forked worker processes of ParallelRunner, and one training process should hold the "
+            "CPU or GPU anyway (the fit loop already uses every core). Run without --runner (SequentialRunner), or "
+            "with --runner ThreadRunner. Nothing was run."
+        )
+
+
+#: Pipelines whose nodes never run TensorFlow, so that ParallelRunner's worker processes can run them.
+PROCESS_SAFE_TAGS = frozenset({"ingest", "split", "preprocess"})
+
+
+def check_runner(runner: str | None, pipeline: Pipeline) -> None:
+    """Refuses ``ParallelRunner`` (and subclasses named so) for pipelines with nodes that run TensorFlow.
+
+    Raises:
+        UnsupportedRunnerError: Naming the runner, the nodes and the runner to use instead.
+    """
+    found = re.search(r"\w*ParallelRunner", str(runner or ""))  # Kedro records str(instance)
+    if found is None:
+        return
+    name = found.group(0)
+    unsafe = [node.name for node in pipeline.nodes if not node.tags & PROCESS_SAFE_TAGS]
+    if unsafe:
+        raise UnsupportedRunnerError(name, unsafe)
 
 
 #: Blocks every run reads: ``DistributionHook`` enters the configured distribution before the first node.
@@ -93,6 +132,9 @@ def _image_size(parameters: dict[str, Any]) -> tuple[int | None, list[ParameterP
     size = (parameters.get("preprocess") or {}).get("image_size", PreprocessSettings.image_size)
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_IMAGE_SIZE:
         message = f"must be a whole number of pixels, at least {MIN_IMAGE_SIZE} (e.g. 32, 96, 224)."
+        return None, [ParameterProblem("preprocess.image_size", size, message)]
+    if size > MAX_IMAGE_SIZE:  # 100000 would need 28 GiB per decoded image
+        message = f"must be at most {MAX_IMAGE_SIZE} pixels (e.g. 32, 96, 224): each image is resized to it."
         return None, [ParameterProblem("preprocess.image_size", size, message)]
     return size, []
 
@@ -202,5 +244,6 @@ class RunChecksHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that the error would leave dangling
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        check_runner(run_params.get("runner"), pipeline)
         parameters = self._parameters if self._parameters is not None else catalog.load("parameters")
         validate_run_parameters(parameters, pipeline, self._conf_source)

@@ -58,6 +58,9 @@ class EmbeddingSettings:
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("tsne_perplexity", self.tsne_perplexity > 0, "above 0"),
             ("tsne_max_points", self.tsne_max_points >= 2, "at least 2"),
+            ("batch_size", self.batch_size <= 65_536, "at most 65,536"),
+            ("tsne_max_points", self.tsne_max_points <= 10_000_000, "at most 10,000,000"),
+            ("tsne_perplexity", self.tsne_perplexity <= 10_000, "at most 10,000"),
         ]
 
 
@@ -98,4 +101,7 @@ class SimilarSettings:
             ("top_k", self.top_k >= 1, "at least 1"),
             ("precision_k", self.precision_k >= 1, "at least 1"),
             ("examples", self.examples >= 0, "0 or more"),
+            ("top_k", self.top_k <= 10_000, "at most 10,000"),
+            ("precision_k", self.precision_k <= 10_000, "at most 10,000"),
+            ("examples", self.examples <= 100, "at most 100 (images in one figure)"),
         ]

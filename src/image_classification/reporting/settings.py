@@ -66,6 +66,10 @@ class ReportSettings:
             ("grid_images", self.grid_images >= 0, "0 or more"),
             ("tta", self.tta in TTA_MODES, f"one of {', '.join(str(mode) for mode in TTA_MODES)}"),
             ("gradcam_images", self.gradcam_images >= 0, "0 or more"),
+            ("batch_size", self.batch_size <= 65_536, "at most 65,536"),
+            ("bootstrap_samples", self.bootstrap_samples <= 1_000_000, "at most 1,000,000"),
+            ("grid_images", self.grid_images <= 1_000, "at most 1,000 (images in one figure)"),
+            ("gradcam_images", self.gradcam_images <= 1_000, "at most 1,000 (images in one figure)"),
         ]
 
 

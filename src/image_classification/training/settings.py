@@ -18,6 +18,10 @@ __all__ = ["TrainingProblem", "TrainingSettings", "check_training_blocks", "merg
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+#: Upper bounds, far above any real use, so that a typo is refused by name before the run.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_LEARNING_RATE = 10.0
 CLASS_WEIGHTS = (None, "balanced")
 # Beta(alpha, alpha) above this is all but constant at 0.5: larger values are typos, not settings.
 _MAX_MIXING_ALPHA = 10.0
@@ -125,6 +129,12 @@ class TrainingSettings:
             ("mixup_alpha", 0 <= self.mixup_alpha <= _MAX_MIXING_ALPHA, f"0 (off) to {_MAX_MIXING_ALPHA:g}"),
             ("cutmix_alpha", 0 <= self.cutmix_alpha <= _MAX_MIXING_ALPHA, f"0 (off) to {_MAX_MIXING_ALPHA:g}"),
             ("mixing_switch_prob", 0 <= self.mixing_switch_prob <= 1, "between 0 and 1"),
+            ("epochs", self.epochs <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}"),
+            ("batch_size", self.batch_size <= MAX_BATCH_SIZE, f"at most {MAX_BATCH_SIZE:,}"),
+            ("learning_rate", self.learning_rate <= MAX_LEARNING_RATE, f"at most {MAX_LEARNING_RATE:g}"),
+            ("warmup_epochs", self.warmup_epochs <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}"),
+            ("early_stopping_patience", (self.early_stopping_patience or 0) <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}, or null"),
+            ("reduce_lr_patience", (self.reduce_lr_patience or 0) <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}, or null"),
         ]
 
     @property

@@ -15,6 +15,10 @@ from tqdm.auto import tqdm
 
 from image_classification.config import load_settings
 from image_classification.data.archive_limits import ArchiveLimits
+from image_classification.data.duplicates import (
+    DEFAULT_NEAR_DUPLICATE_DISTANCE,
+    near_duplicate_pairs,
+)
 from image_classification.data.images import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
@@ -27,6 +31,7 @@ from image_classification.data.labels import (
     Finding,
     assign_labels,
     find_image_files,
+    special_file_findings,
 )
 from image_classification.data.layout import nested_archive_findings, unlabelled_class_findings
 from image_classification.data.sources import fetch_source
@@ -47,9 +52,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["path", "label", "width", "height", "mode", "bytes", "sha256"]
+MANIFEST_COLUMNS = ["path", "label", "width", "height", "mode", "bytes", "sha256", "mtime_ns", "phash"]
 REPORT_COLUMNS = ["file", "problem", "action"]
-CHECK_SETTINGS = ("max_pixels", "min_side")
+CHECK_SETTINGS = ("max_pixels", "min_side", "near_duplicate_distance")
 
 
 class NoUsableImagesError(ValueError):
@@ -87,7 +92,7 @@ def build_manifest(
 
     Returns:
         ``(manifest, validation_report)``: one row per usable image with columns ``path, label, width, height, mode,
-        bytes, sha256``; one row per finding with columns ``file, problem, action``.
+        bytes, sha256, mtime_ns``; one row per finding with columns ``file, problem, action``.
 
     Raises:
         NoUsableImagesError: Not a single usable image was found.
@@ -102,7 +107,7 @@ def build_manifest(
         raise NotADirectoryError(f"Images folder not found: '{root}' (from ingest.source).")
     found = find_image_files(root, labels.get("ignore_dirs") or ())
     labelled, findings = assign_labels(found.images, root, labels)
-    findings += nested_archive_findings(found.archives)
+    findings = special_file_findings(found.special) + findings + nested_archive_findings(found.archives)
     if labels.get("from", "folder") == "folder":
         findings += [
             Finding(str(d), "empty class folder: no image files in it", SKIPPED)
@@ -112,7 +117,7 @@ def build_manifest(
     rows, image_findings = _inspect_all(labelled, checks)
     findings += image_findings + _dropped_classes(labelled, rows, root)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).astype(
-        {"width": "int64", "height": "int64", "bytes": "int64"}
+        {"width": "int64", "height": "int64", "bytes": "int64", "mtime_ns": "int64"}
     )
     report = pd.DataFrame(findings, columns=REPORT_COLUMNS)
     _log_summary(manifest, report, found.other_files)
@@ -135,6 +140,8 @@ def _inspect_all(
     rows: list[dict] = []
     findings: list[Finding] = []
     first_by_hash: dict[str, Path] = {}
+    first_by_pixels: dict[str, Path] = {}
+    hashes: list[int | None] = []
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         results = pool.map(lambda f: inspect_image(f, **options), files)
         for file, (info, problems) in tqdm(
@@ -143,11 +150,37 @@ def _inspect_all(
             if info is not None and info.sha256 in first_by_hash:
                 findings.append(_duplicate(file, first_by_hash[info.sha256], labelled))
                 continue
+            if info is not None and info.pixel_sha256 and info.pixel_sha256 in first_by_pixels:
+                findings.append(_duplicate(file, first_by_pixels[info.pixel_sha256], labelled, "same pixels as"))
+                continue
             findings += [Finding(str(file), p.problem, p.action) for p in problems]
             if info is not None:
                 first_by_hash[info.sha256] = file
+                if info.pixel_sha256:
+                    first_by_pixels[info.pixel_sha256] = file
                 rows.append(_manifest_row(file, labelled[file], info))
+                hashes.append(info.phash)  # None: a flat image, never a near duplicate
+    distance = checks.get("near_duplicate_distance", DEFAULT_NEAR_DUPLICATE_DISTANCE)
+    if distance is not None:  # null: not looked for
+        findings += _near_duplicates(rows, hashes, int(distance))
     return rows, findings
+
+
+def _near_duplicates(rows: list[dict], hashes: list[int | None], max_distance: int) -> list[Finding]:
+    """A report row per near-duplicate pair (kept: both may be real photos), naming both files and labels."""
+    findings = []
+    known = [index for index, value in enumerate(hashes) if value is not None]
+    for first, second, distance in near_duplicate_pairs([hashes[index] for index in known], max_distance):
+        kept, other = rows[known[first]], rows[known[second]]
+        labels = f" (labelled {kept['label']!r} there, {other['label']!r} here)" if kept["label"] != other["label"] else ""
+        findings.append(
+            Finding(
+                other["path"],
+                f"near duplicate of {kept['path']} (perceptual hash {distance} of 64 bits apart){labels}",
+                "kept (preprocess warns if the split puts the two in train and test)",
+            )
+        )
+    return findings
 
 
 def _setting(settings: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -164,11 +197,20 @@ def _manifest_row(file: Path, label: str, info: ImageInfo) -> dict:
         "mode": info.mode,
         "bytes": info.bytes,
         "sha256": info.sha256,
+        "mtime_ns": _mtime_ns(file),
+        "phash": f"{info.phash:016x}" if info.phash is not None else "",  # later steps re-verify the file by size and this before reading it
     }
 
 
-def _duplicate(file: Path, original: Path, labelled: dict[Path, str]) -> Finding:
-    problem = f"exact duplicate of {original}"
+def _mtime_ns(file: Path) -> int:
+    try:
+        return os.stat(file).st_mtime_ns
+    except OSError:
+        return -1  # gone since: the next step hashes it, finds it missing and says to rerun ingest
+
+
+def _duplicate(file: Path, original: Path, labelled: dict[Path, str], what: str = "exact duplicate of") -> Finding:
+    problem = f"{what} {original}"
     if labelled[file] != labelled[original]:
         problem += f" (labelled {labelled[original]!r} there, {labelled[file]!r} here)"
     return Finding(str(file), problem, SKIPPED)

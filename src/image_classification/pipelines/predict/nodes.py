@@ -66,6 +66,8 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
     if found.other_files:
         ignored = ", ".join(f"{count} {kind}" for kind, count in found.other_files.most_common())
         logger.info("Ignoring files below %s that are not images by their extension: %s.", folder, ignored)
+    for path, kind in found.special.items():
+        logger.warning("Skipping %s: not a regular file: %s, not opened.", path, kind)
     rows = []
     for path in found.images:
         try:
@@ -138,6 +140,40 @@ def decode_images(
     rows[PROBLEM_COLUMN] = pd.Series(problems, dtype=object)
     usable = [pixels for pixels, problem in decoded if not problem]
     pixels = np.stack(usable) if usable else np.zeros((0, size, size, 3), np.uint8)
+    return pixels, rows
+
+
+class NoUsableImagesError(ValueError):
+    """Not one image of ``predict.images_dir`` could be classified (like an empty folder).
+
+    Attributes:
+        problems: ``(file, why it was skipped)`` for each file.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {file}: {problem}" for file, problem in problems[:5])
+        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        super().__init__(
+            f"None of the {len(problems)} image file(s) below predict.images_dir could be used, so nothing was "
+            f"classified:\n{shown}{more}\nReplace them with readable images or point predict.images_dir at another "
+            "folder."
+        )
+
+
+def decode_folder_images(
+    image_table: pd.DataFrame, preprocess: dict[str, Any], model: keras.Model | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`decode_images` for ``kedro run --pipelines predict``: a folder where no file is usable is an error, as
+    an empty one is (a served request still gets a ``problem`` per row instead).
+
+    Raises:
+        NoUsableImagesError: Every file was skipped; each is named with its reason.
+    """
+    pixels, rows = decode_images(image_table, preprocess, model)
+    if len(rows) and not len(pixels):
+        names = rows[FILE_COLUMN].astype(str) if FILE_COLUMN in rows else pd.Series([f"row {i}" for i in range(len(rows))])
+        raise NoUsableImagesError(list(zip(names, rows[PROBLEM_COLUMN].astype(str))))
     return pixels, rows
 
 

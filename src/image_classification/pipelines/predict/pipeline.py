@@ -10,6 +10,7 @@ the same inference steps as ``predict``, which kedro-mlflow logs as an MLflow py
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from image_classification.pipelines.predict.nodes import (
     FILE_COLUMN,
     IMAGE_COLUMN,
     classify_images,
+    decode_folder_images,
     decode_images,
     image_table_from_folder,
     stage_for_serving,
@@ -53,17 +55,19 @@ def chosen_model(parameters: dict[str, Any] | None = None) -> str:
     return plan.served_model()
 
 
-def inference_pipeline(model: str, class_names: str) -> Pipeline:
+def inference_pipeline(model: str, class_names: str, decode: Callable = decode_images) -> Pipeline:
     """Decode and classify the images of ``prediction_images``, giving ``predictions``.
 
     Args:
         model: Dataset holding the trained ``keras.Model``.
         class_names: Dataset holding its class names.
+        decode: ``decode_images`` (served: a bad row gets a ``problem``), or ``decode_folder_images`` (a folder of
+            which nothing is usable is an error).
     """
     return Pipeline(
         [
             node(
-                decode_images,
+                decode,
                 inputs=[IMAGE_TABLE, "params:preprocess", model],  # resized to the size the model takes
                 outputs=["prediction_pixels", "prediction_rows"],
                 name="decode_images",
@@ -95,7 +99,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=IMAGE_TABLE,
                 name="image_table_from_folder",
             ),
-            inference_pipeline(f"{chosen_model()}.model", "class_names"),
+            inference_pipeline(f"{chosen_model()}.model", "class_names", decode_folder_images),
         ],
         tags="predict",
     )

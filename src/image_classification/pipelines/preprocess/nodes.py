@@ -19,8 +19,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from image_classification.config import load_settings
+from image_classification.data.duplicates import straddling_pairs
 from image_classification.data.resize import resized_chunks_at_sizes
 from image_classification.data.settings import PreprocessSettings
+from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.datasets import ArrayChunks
 from image_classification.models.augmentation import preview_augmentations
 from image_classification.pipelines.preprocess.shared_decode import SharedDecode
@@ -83,7 +85,8 @@ def build_image_arrays(
             image is still decoded once.
 
     Raises:
-        ValueError: An unknown setting or a value of the wrong type or range; a split without rows. A split none of
+        ValueError: An unknown setting or a value of the wrong type or range; a split without rows.
+        ImagesChangedError: An image was deleted, overwritten or truncated since ingest (rerun ingest). A split none of
             whose images decodes any more raises while it is saved.
 
     Returns:
@@ -91,6 +94,10 @@ def build_image_arrays(
         ``image_size``, then for train, val and test at each of ``extra_sizes``; the labels are the same at every size.
     """
     settings = load_settings(PreprocessSettings, config, "preprocess")
+    changes = changed_images(splits.to_dict("records"), settings.workers)
+    if changes:  # deleted, overwritten or truncated since ingest: their labels and checks no longer hold
+        raise ImagesChangedError(changes, "preprocess")
+    _warn_straddling(splits)
     sizes = tuple(dict.fromkeys([settings.image_size, *(int(size) for size in extra_sizes)]))
     class_index = {name: index for index, name in enumerate(class_names)}
     by_split = []
@@ -100,6 +107,20 @@ def build_image_arrays(
             raise ValueError(f"The {split} split has no image; check the split settings and the validation report.")
         by_split.append(_split_chunks(split, rows, class_index, settings, sizes))
     return tuple(by_split[split][size] for size in range(len(sizes)) for split in range(len(SPLITS)))
+
+
+def _warn_straddling(splits: pd.DataFrame) -> None:
+    """Logs the near duplicates (ingest's perceptual hash) that the split put on both sides of the test split."""
+    if "phash" not in splits:
+        return
+    pairs = straddling_pairs(splits["path"].tolist(), splits["split"].tolist(), splits["phash"].tolist())
+    if pairs:
+        shown = "; ".join(f"{test!r} ~ {other!r} ({distance} bits)" for test, other, distance in pairs[:5])
+        logger.warning(
+            "%d near-duplicate pair(s) straddle the test split and train/val (test accuracy may be optimistic): %s%s. "
+            "Remove one image of each pair from the images folder and rerun ingest.",
+            len(pairs), shown, " ..." if len(pairs) > 5 else "",
+        )
 
 
 def preview_augmentation(images_train: dict[str, np.ndarray], augmentation: dict[str, Any]) -> Figure:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from image_classification.data.files import require_regular_file
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.resize import RESIZE_METHODS, resize_image
 from image_classification.models.embeddings import backbone_embeddings
@@ -184,6 +185,7 @@ def load_query_image(query: Path, size: int, method: str) -> np.ndarray:
         raise FileNotFoundError(f"similar.query '{query}' does not exist. {advice}")
     if query.is_dir():
         raise ValueError(f"similar.query '{query}' is a folder, not an image file. {advice}")
+    require_regular_file(query, "similar.query", advice)  # a FIFO would block the read for ever
     try:
         return resize_image(load_rgb(query), size, method)
     except UnreadableImageError as error:
