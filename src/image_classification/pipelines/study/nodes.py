@@ -18,6 +18,7 @@ from image_classification.config import load_settings
 from image_classification.data.folds import StudySettings, assign_folds, fold_rows
 from image_classification.data.resize import resized_chunks_at_sizes
 from image_classification.data.settings import PreprocessSettings
+from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.datasets import ArrayChunks
 from image_classification.reporting.folds import fold_table, mean_summaries, pool_evaluations
 from image_classification.reporting.settings import ReportSettings
@@ -35,11 +36,17 @@ def decode_study_images(selected_manifest: pd.DataFrame, preprocess: dict[str, A
         selected_manifest: Rows of the selected classes (``path``, ``label``).
         preprocess: ``params:preprocess`` (``image_size``, ``resize_method``, ``workers``).
 
+    Raises:
+        ImagesChangedError: An image was deleted, overwritten or truncated since ingest (rerun ingest).
+
     Returns:
         ``{"images": uint8 (N, S, S, 3), "labels": int64 (N,)}`` as chunks the catalog writes one at a time (an image
         that no longer decodes is left out, so folds are assigned on what was decoded), and the sorted class names.
     """
     settings = load_settings(PreprocessSettings, preprocess, "preprocess")
+    changes = changed_images(selected_manifest.to_dict("records"), settings.workers)
+    if changes:  # deleted, overwritten or truncated since ingest: their labels and checks no longer hold
+        raise ImagesChangedError(changes, "study")
     class_names = sorted(selected_manifest["label"].astype(str).unique().tolist())
     index = {name: position for position, name in enumerate(class_names)}
     paths = selected_manifest["path"].tolist()
