@@ -111,16 +111,32 @@ def test_scores_against_the_held_out_images_with_both_references(outputs: dict) 
 
 def test_the_copying_check_compares_generated_and_test_images_with_the_training_images(outputs: dict) -> None:
     table = outputs["gan.copy_check"]
-    assert (table["set"] == "generated").sum() == 8 and (table["set"] == "test").sum() == 6
+    assert table["set"].value_counts().to_dict() == {"generated": 8, "untrained_generator": 8, "test": 6}
     assert table["nearest_training"].between(0, 17).all() and (table["distance"] >= 0).all()  # 12 + 6 training
     medians = table.groupby("set")["distance"].median()
     metrics = {name: values[0]["value"] for name, values in outputs["gan.copy_check_metrics"].items()}
     assert metrics["copy_check.generated_median"] == pytest.approx(medians["generated"])
     assert metrics["copy_check.test_median"] == pytest.approx(medians["test"])
+    assert metrics["copy_check.untrained_median"] == pytest.approx(medians["untrained_generator"])
     assert metrics["copy_check.passed"] == float(medians["generated"] >= medians["test"])
     # The test images are the validation images, which are also training images here: each is its own neighbour.
     assert medians["test"] == pytest.approx(0.0, abs=1e-2)
     assert isinstance(outputs["gan.copy_check_figure"], Figure)
+
+
+def test_sample_grids_are_capped_and_keep_the_last_epoch() -> None:
+    from image_classification.pipelines.gan.nodes import MAX_SAMPLE_GRIDS, SampleGrids
+
+    class Model:  # SampleGrids needs only the generator it samples
+        ema_generator = staticmethod(lambda noise, training: np.zeros((len(noise), 2, 2, 3), "float32"))
+
+    samples = SampleGrids(np.zeros((4, 8), "float32"), columns=2, epochs=2 * MAX_SAMPLE_GRIDS + 1)
+    samples.set_model(Model())
+    samples.on_train_begin()
+    for epoch in range(2 * MAX_SAMPLE_GRIDS + 1):
+        samples.on_epoch_end(epoch)
+    assert samples.epochs[:3] == [0, 3, 6] and samples.epochs[-1] == 2 * MAX_SAMPLE_GRIDS + 1
+    assert len(samples.grids) == len(samples.epochs) <= MAX_SAMPLE_GRIDS + 2
 
 
 def test_resize_takes_train_and_val_and_caps_them() -> None:

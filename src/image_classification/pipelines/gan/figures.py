@@ -16,12 +16,14 @@ FRAME_MS = 300
 
 
 def samples_gif(sample_grids: dict[str, np.ndarray]) -> Image.Image:
-    """The sample grids as an animated GIF, one frame per epoch (epoch 0: before training), looping.
+    """The sample grids as an animated GIF, one frame per recorded epoch (epoch 0: before training), looping.
 
     Returns:
         A multi-frame Pillow image; saved with ``save_all: true`` (catalog ``gan.samples_gif``) it keeps every frame.
     """
-    frames = [Image.fromarray(grid) for grid in sample_grids["grids"]]
+    # Each frame gets its own 256-colour palette by fast octree quantisation: ten times faster than letting the GIF
+    # writer quantise every RGB frame (median cut), and saving it again (the catalog dataset) re-quantises nothing.
+    frames = [Image.fromarray(grid).quantize(256, method=Image.Quantize.FASTOCTREE) for grid in sample_grids["grids"]]
     durations = [FRAME_MS] * (len(frames) - 1) + [FRAME_MS * 3]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)

@@ -84,24 +84,32 @@ def tile(images: np.ndarray, columns: int) -> np.ndarray:
     return grid
 
 
+#: At most this many sample grids after epochs (plus the one before training): the GIF and the .npz stay small.
+MAX_SAMPLE_GRIDS = 30
+
+
 class SampleGrids(keras.callbacks.Callback):
-    """Generates a fixed noise batch before training and after every epoch, as one tiled uint8 grid each.
+    """Generates a fixed noise batch before training and after every ``every``-th epoch and the last one, as one
+    tiled uint8 grid each (``epochs`` lists which).
 
     Samples come from the model's moving-average generator (``DCGAN.ema_generator``), the one scored.
     """
 
-    def __init__(self, noise: np.ndarray, columns: int) -> None:
+    def __init__(self, noise: np.ndarray, columns: int, epochs: int) -> None:
         super().__init__()
-        self.noise, self.columns, self.grids = noise, columns, []
+        self.noise, self.columns, self.grids, self.epochs = noise, columns, [], []
+        self.total, self.every = epochs, -(-epochs // MAX_SAMPLE_GRIDS)
 
-    def _record(self) -> None:
+    def _record(self, epoch: int) -> None:
         self.grids.append(tile(to_uint8(self.model.ema_generator(self.noise, training=False)), self.columns))
+        self.epochs.append(epoch)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._record()
+        self._record(0)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._record()
+        if (epoch + 1) % self.every == 0 or epoch + 1 == self.total:
+            self._record(epoch + 1)
 
 
 def train_gan(
@@ -117,15 +125,16 @@ def train_gan(
 
     Returns:
         The moving-average generator; ``{"generator_loss": [...], "discriminator_loss": [...]}`` (epoch means); and
-        ``{"grids": uint8 (epochs + 1, rows * S, cols * S, 3), "epochs": 0..epochs}``: the fixed noise batch before
-        training (epoch 0) and after each epoch.
+        ``{"grids": uint8 (K, rows * S, cols * S, 3), "epochs": (K,)}``: the fixed noise batch before training
+        (epoch 0) and after every epoch, or every few epochs so that there are at most ``MAX_SAMPLE_GRIDS`` after
+        epochs (the last one included).
     """
     settings = gan_settings(config)
     keras.utils.set_random_seed(settings.seed)
     gan = compiled_dcgan(settings)
     grid = settings.sample_grid_size
     noise = np.random.default_rng(settings.seed).normal(size=(grid * grid, settings.latent_size)).astype("float32")
-    samples = SampleGrids(noise, grid)
+    samples = SampleGrids(noise, grid, settings.epochs)
     logger.info(
         "Training a %dx%d DCGAN (%s upsampling, DiffAugment %s, EMA %g) on %d images for %d epochs (backend: %s).",
         settings.image_size, settings.image_size, settings.upsampling, ",".join(settings.augment_policy) or "off",
@@ -140,7 +149,7 @@ def train_gan(
         verbose=settings.verbose,
     )
     losses = {name: [float(value) for value in values] for name, values in history.history.items()}
-    grids = {"grids": np.stack(samples.grids), "epochs": np.arange(len(samples.grids))}
+    grids = {"grids": np.stack(samples.grids), "epochs": np.array(samples.epochs)}
     return gan.ema_generator, losses, grids
 
 

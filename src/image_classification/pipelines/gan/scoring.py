@@ -27,6 +27,7 @@ from image_classification.reporting.generative_metrics import (
     gap_closed,
     kernel_distance,
     kid_bootstrap_std,
+    nearest_neighbours,
 )
 
 logger = logging.getLogger(__name__)
@@ -165,32 +166,40 @@ def check_copying(
         config: ``params:gan``.
 
     Returns:
-        One row per generated and per test image (``set``, ``index``, ``nearest_training``, ``distance``); a
-        figure of the first ``copy_check_samples`` generated images beside their nearest training image, above the
-        two distance distributions; and MLflow metrics ``copy_check.{generated,test}_median``,
-        ``copy_check.passed`` (1 when the generated median is at least the test one).
+        One row per generated, test and untrained-reference image (``set``, ``index``, ``nearest_training``,
+        ``distance``); a figure of the first ``copy_check_samples`` generated images beside their nearest training
+        image, above the two distance distributions; and MLflow metrics
+        ``copy_check.{generated,test,untrained}_median``, ``copy_check.passed`` (1 when the generated median is at
+        least the test one).
     """
     settings = gan_settings(config)
     sets = features[FEATURE_BACKBONE]
     check = copying_check(sets["generator"], sets["test"], sets["training"])
+    # The same distances for the untrained reference, which cannot have copied anything: how low the generated
+    # median goes for images that are merely featureless, not copies.
+    untrained_nearest, untrained_distances = nearest_neighbours(sets["untrained_generator"], sets["training"])
     logger.info(
-        "Copying check: median distance to the nearest training image %.2f for generated, %.2f for test images: %s.",
-        check.generated_median, check.test_median, "passed" if check.passed else "FAILED (closer than unseen paintings)",
+        "Copying check: median distance to the nearest training image %.2f for generated, %.2f for test images "
+        "(%.2f for the untrained reference): %s.", check.generated_median, check.test_median,
+        np.median(untrained_distances), "passed" if check.passed else "not passed (closer than unseen paintings)",
     )  # fmt: skip
     shown = settings.copy_check_samples
     figure = plot_copying_check(
         generated_images[:shown], training_images[check.generated_nearest[:shown]], check.generated_distances[:shown],
         check.generated_distances, check.test_distances,
     )  # fmt: skip
-    table = pd.concat([
-        pd.DataFrame({"set": "generated", "index": np.arange(len(check.generated_distances)),
-                      "nearest_training": check.generated_nearest, "distance": check.generated_distances}),
-        pd.DataFrame({"set": "test", "index": np.arange(len(check.test_distances)),
-                      "nearest_training": check.test_nearest, "distance": check.test_distances}),
-    ], ignore_index=True)  # fmt: skip
+    parts = (("generated", check.generated_nearest, check.generated_distances),
+             ("test", check.test_nearest, check.test_distances),
+             ("untrained_generator", untrained_nearest, untrained_distances))  # fmt: skip
+    table = pd.concat(
+        [pd.DataFrame({"set": name, "index": np.arange(len(distances)), "nearest_training": nearest,
+                       "distance": distances}) for name, nearest, distances in parts],
+        ignore_index=True,
+    )  # fmt: skip
     metrics = {
         "copy_check.generated_median": [{"value": check.generated_median, "step": 0}],
         "copy_check.test_median": [{"value": check.test_median, "step": 0}],
+        "copy_check.untrained_median": [{"value": float(np.median(untrained_distances)), "step": 0}],
         "copy_check.passed": [{"value": float(check.passed), "step": 0}],
     }
     return table, figure, metrics
