@@ -1,7 +1,8 @@
 """One DCGAN training step per Keras backend: the only place the GAN code names TensorFlow or JAX.
 
 Both do the same: a discriminator update on real images vs images generated from fresh noise, then a generator
-update on more fresh noise, each with its own Adam. TensorFlow records gradients with ``GradientTape`` and updates
+update on more fresh noise, each with its own Adam, every batch the discriminator sees DiffAugmented (when the
+model has a policy) with its own random parameters; then the moving average of the generator's weights moves. TensorFlow records gradients with ``GradientTape`` and updates
 the variables in place; JAX's ``fit`` passes the model's state in and takes the new state back, so its step is a
 pure function of ``stateless_call``, ``jax.value_and_grad`` and ``stateless_apply`` (see Keras's guides
 "Customizing what happens in fit() with TensorFlow / with JAX").
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 from keras import ops
+
+from image_classification.models.batch_augment import diff_augment, draw_diff_augment_parameters
 
 if TYPE_CHECKING:
     from image_classification.models.dcgan import DCGAN
@@ -32,6 +35,26 @@ def discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
 def generator_loss(fake_logits: Any) -> Any:
     """The non-saturating generator loss: generated images labelled 1 (stronger gradients early on)."""
     return _binary_crossentropy(ops.ones_like(fake_logits), fake_logits)
+
+
+def ema_update(averages: Sequence[Any], values: Sequence[Any], decay: float) -> list[Any]:
+    """One step of an exponential moving average: ``decay * average + (1 - decay) * value``, pairwise."""
+    return [
+        ops.add(ops.multiply(average, decay), ops.multiply(ops.cast(value, average.dtype), 1.0 - decay))
+        for average, value in zip(averages, values, strict=True)
+    ]
+
+
+def _augmenter(gan: DCGAN, batch_size: Any) -> Any:
+    """A function that DiffAugments one batch with fresh parameters from ``gan``'s seed generator (or leaves it)."""
+
+    def augmented(images: Any) -> Any:
+        if not gan.policy:
+            return images
+        parameters = draw_diff_augment_parameters(batch_size, gan.image_size, gan.seed_generator, gan.policy)
+        return diff_augment(images, parameters, gan.policy)
+
+    return augmented
 
 
 def train_step(gan: DCGAN, *args: Any) -> Any:
@@ -62,17 +85,22 @@ def _tensorflow_step(gan: DCGAN, data: Any) -> dict[str, Any]:
     real = _real_images(data)
     shape = (ops.shape(real)[0], gan.latent_size)
     generator, discriminator = gan.generator, gan.discriminator
+    augmented = _augmenter(gan, shape[0])
     noise = keras.random.normal(shape, seed=gan.seed_generator)
     with tf.GradientTape() as tape:
         fake = generator(noise, training=True)
-        d_loss = discriminator_loss(discriminator(real, training=True), discriminator(fake, training=True))
+        real_logits = discriminator(augmented(real), training=True)
+        d_loss = discriminator_loss(real_logits, discriminator(augmented(fake), training=True))
     gradients = tape.gradient(d_loss, discriminator.trainable_variables)
     gan.discriminator_optimizer.apply(gradients, discriminator.trainable_variables)
     noise = keras.random.normal(shape, seed=gan.seed_generator)
     with tf.GradientTape() as tape:
-        g_loss = generator_loss(discriminator(generator(noise, training=True), training=True))
+        g_loss = generator_loss(discriminator(augmented(generator(noise, training=True)), training=True))
     gradients = tape.gradient(g_loss, generator.trainable_variables)
     gan.optimizer.apply(gradients, generator.trainable_variables)
+    averages = gan.ema_generator.weights
+    for average, value in zip(averages, ema_update(averages, generator.weights, gan.ema_decay), strict=True):
+        average.assign(value)
     return _losses_logged(gan, g_loss, d_loss)
 
 
@@ -103,6 +131,7 @@ def _jax_step(gan: DCGAN, state: tuple, data: Any) -> tuple[dict[str, Any], tupl
         "d_stats": _positions(gan.non_trainable_variables, discriminator.non_trainable_variables),
         "d_adam": _positions(gan.non_trainable_variables, gan.discriminator_optimizer.variables),
         "seed": _positions(gan.non_trainable_variables, [gan.seed_generator.state]),
+        "ema": _positions(gan.non_trainable_variables, gan.ema_generator.weights),
     }
     g_weights, d_weights = _take(trainable, at["g"]), _take(trainable, at["d"])
     g_stats, d_stats = _take(non_trainable, at["g_stats"]), _take(non_trainable, at["d_stats"])
@@ -112,12 +141,21 @@ def _jax_step(gan: DCGAN, state: tuple, data: Any) -> tuple[dict[str, Any], tupl
     with keras.StatelessScope(state_mapping=[(seed_state, non_trainable[at["seed"][0]])]) as scope:
         d_noise = keras.random.normal((real.shape[0], gan.latent_size), seed=gan.seed_generator)
         g_noise = keras.random.normal((real.shape[0], gan.latent_size), seed=gan.seed_generator)
+        policy = gan.policy  # three draws: real and generated in the discriminator's update, generated in the generator's
+        augment_real, augment_fake, augment_g = (
+            draw_diff_augment_parameters(real.shape[0], gan.image_size, gan.seed_generator, policy) if policy else {}
+            for _ in range(3)
+        )
     _put(non_trainable, at["seed"], [scope.get_current_value(seed_state)])
+
+    def augmented(images, parameters):
+        return diff_augment(images, parameters, policy) if policy else images
 
     def d_loss_of(d_weights, d_stats, g_stats):
         fake, g_stats = generator.stateless_call(g_weights, g_stats, d_noise, training=True)
-        real_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, real, training=True)
-        fake_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, fake, training=True)
+        real_in, fake_in = augmented(real, augment_real), augmented(fake, augment_fake)
+        real_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, real_in, training=True)
+        fake_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, fake_in, training=True)
         return discriminator_loss(real_logits, fake_logits), (d_stats, g_stats)
 
     (d_loss, (d_stats, g_stats)), gradients = jax.value_and_grad(d_loss_of, has_aux=True)(d_weights, d_stats, g_stats)
@@ -127,6 +165,7 @@ def _jax_step(gan: DCGAN, state: tuple, data: Any) -> tuple[dict[str, Any], tupl
 
     def g_loss_of(g_weights, g_stats, d_stats):
         fake, g_stats = generator.stateless_call(g_weights, g_stats, g_noise, training=True)
+        fake = augmented(fake, augment_g)
         fake_logits, d_stats = discriminator.stateless_call(d_weights, d_stats, fake, training=True)
         return generator_loss(fake_logits), (g_stats, d_stats)
 
@@ -139,6 +178,10 @@ def _jax_step(gan: DCGAN, state: tuple, data: Any) -> tuple[dict[str, Any], tupl
     _put(trainable, at["d"], d_weights)
     for key, values in (("g_stats", g_stats), ("d_stats", d_stats), ("d_adam", d_adam)):
         _put(non_trainable, at[key], values)
+    new_values = {id(v): value for v, value in zip(generator.trainable_variables, g_weights, strict=True)}
+    new_values |= {id(v): value for v, value in zip(generator.non_trainable_variables, g_stats, strict=True)}
+    ema = ema_update(_take(non_trainable, at["ema"]), [new_values[id(v)] for v in generator.weights], gan.ema_decay)
+    _put(non_trainable, at["ema"], ema)
     logs, new_metrics_state, start = {}, [], 0
     for metric, loss in ((gan.generator_loss_tracker, g_loss), (gan.discriminator_loss_tracker, d_loss)):
         variables = metrics_state[start : start + len(metric.variables)]

@@ -10,6 +10,11 @@ distributions.
   two sets. Biased upwards, the more so the fewer images there are per feature dimension: compare FIDs only at
   equal sample sizes.
 
+KID's spread comes from a bootstrap over the images (``kid_bootstrap_std``): subsets drawn from a few dozen test
+images overlap so much that their spread understates how much the score would move with other test images.
+``gap_closed`` puts a score between two references, and ``copying_check`` asks whether generated images sit closer
+to the training images than unseen real ones do (memorisation).
+
 The names keep "Inception" from the papers; the features here may come from another network (see docs/generative.md).
 """
 
@@ -111,3 +116,82 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     mean_difference = real.mean(axis=0) - generated.mean(axis=0)
     distance = mean_difference @ mean_difference + trace_real + trace_generated - 2.0 * trace_root
     return float(max(distance, 0.0))  # rounding can leave -1e-12 for identical sets
+
+
+def _resampled_within(kernel: np.ndarray, picks: np.ndarray) -> float:
+    """Mean kernel over pairs of a bootstrap sample, leaving out pairs of one original image with itself."""
+    distinct = picks[:, None] != picks[None, :]
+    return float(kernel[np.ix_(picks, picks)][distinct].mean())
+
+
+def kid_bootstrap_std(real: np.ndarray, generated: np.ndarray, resamples: int = 200, seed: int = 0) -> float:
+    """KID's standard deviation over bootstrap resamples of both sets (each drawn with replacement, full size).
+
+    Each resample's unbiased MMD^2 leaves out, in the within-set means, every pair of copies of one image (the
+    bootstrap's version of leaving out the diagonal), so duplicates do not bias it.
+
+    Raises:
+        ValueError: Fewer than 2 rows in a set, or sets of different widths.
+    """
+    real, generated = _features(real, "real"), _features(generated, "generated")
+    _same_width(real, generated)
+    k_rr, k_gg, k_rg = (
+        polynomial_kernel(real, real), polynomial_kernel(generated, generated), polynomial_kernel(real, generated)
+    )
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        r, g = rng.integers(0, len(real), len(real)), rng.integers(0, len(generated), len(generated))
+        if len(np.unique(r)) < 2 or len(np.unique(g)) < 2:
+            continue  # one image drawn every time: no pair to compare
+        values.append(_resampled_within(k_rr, r) + _resampled_within(k_gg, g) - 2.0 * k_rg[np.ix_(r, g)].mean())
+    return float(np.std(values))
+
+
+def gap_closed(score: float, worst: float, best: float) -> float:
+    """Share of the distance from the ``worst`` reference to the ``best`` one that ``score`` covers (1: at best)."""
+    if worst == best:
+        raise ValueError(f"The two references must differ to define a gap, both are {worst}.")
+    return float((worst - score) / (worst - best))
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row, the index of its nearest reference row and the Euclidean distance to it."""
+    queries, references = _features(queries, "queries"), _features(references, "references")
+    _same_width(queries, references)
+    squared = (queries**2).sum(axis=1)[:, None] - 2.0 * queries @ references.T + (references**2).sum(axis=1)[None, :]
+    nearest = squared.argmin(axis=1)
+    return nearest, np.sqrt(np.maximum(squared[np.arange(len(queries)), nearest], 0.0))
+
+
+class CopyingCheck(NamedTuple):
+    """Distances to the nearest training image: of generated images and of real images never trained on."""
+
+    generated_nearest: np.ndarray
+    generated_distances: np.ndarray
+    test_nearest: np.ndarray
+    test_distances: np.ndarray
+    generated_median: float
+    test_median: float
+    passed: bool
+
+
+def copying_check(generated: np.ndarray, test: np.ndarray, training: np.ndarray) -> CopyingCheck:
+    """Whether the generator memorised: generated images' distances to their nearest training image vs test images'.
+
+    A generator that copies its training images puts its samples closer to them than unseen real images of the
+    same distribution are. The check passes when the median generated-to-nearest-training distance is at least the
+    median test-to-nearest-training one.
+
+    Args:
+        generated: (M, d) features of generated images.
+        test: (N, d) features of real images not trained on.
+        training: (T, d) features of every training image.
+    """
+    generated_nearest, generated_distances = nearest_neighbours(generated, training)
+    test_nearest, test_distances = nearest_neighbours(test, training)
+    generated_median, test_median = float(np.median(generated_distances)), float(np.median(test_distances))
+    return CopyingCheck(
+        generated_nearest, generated_distances, test_nearest, test_distances, generated_median, test_median,
+        generated_median >= test_median,
+    )  # fmt: skip

@@ -1,4 +1,5 @@
-"""KID and FID against their definitions, on small feature sets."""
+"""KID and FID against their definitions, KID's bootstrap spread, the gap closed and the copying check, on small
+feature sets."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import pytest
 from scipy import linalg
 
 from image_classification.reporting.generative_metrics import (
+    copying_check,
     frechet_distance,
+    gap_closed,
     kernel_distance,
+    kid_bootstrap_std,
+    nearest_neighbours,
     polynomial_kernel,
     unbiased_mmd2,
 )
@@ -66,3 +71,43 @@ def test_feature_sets_must_match() -> None:
         kernel_distance(np.zeros((3, 4)), np.zeros((3, 5)))
     with pytest.raises(ValueError, match="generated must be a 2-D array of at least 2 feature rows"):
         frechet_distance(np.zeros((3, 4)), np.zeros((1, 4)))
+
+
+def test_kid_bootstrap_spread_shrinks_with_more_images_and_is_reproducible() -> None:
+    rng = np.random.default_rng(4)
+    small = kid_bootstrap_std(rng.normal(size=(30, 8)), rng.normal(0.3, 1, (30, 8)), resamples=200, seed=0)
+    large = kid_bootstrap_std(rng.normal(size=(300, 8)), rng.normal(0.3, 1, (300, 8)), resamples=200, seed=0)
+    assert 0 < large < small / 2  # ten times the images: about a third of the spread
+    x, y = rng.normal(size=(20, 4)), rng.normal(size=(25, 4))
+    assert kid_bootstrap_std(x, y, 50, seed=1) == kid_bootstrap_std(x, y, 50, seed=1)
+
+
+def test_gap_closed_places_a_score_between_its_references() -> None:
+    assert gap_closed(2.0, worst=2.0, best=0.0) == 0.0
+    assert gap_closed(0.5, worst=2.0, best=0.0) == 0.75
+    assert gap_closed(3.0, worst=2.0, best=1.0) == -1.0  # worse than the worst reference
+    with pytest.raises(ValueError):
+        gap_closed(1.0, worst=1.0, best=1.0)
+
+
+def test_nearest_neighbours_by_euclidean_distance() -> None:
+    references = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    nearest, distances = nearest_neighbours(np.array([[1.0, 0.0], [9.0, 1.0], [0.0, 13.0]]), references)
+    assert nearest.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(distances, [1.0, np.sqrt(2.0), 3.0])
+
+
+def test_copying_check_fails_a_generator_that_returns_its_training_images() -> None:
+    rng = np.random.default_rng(5)
+    training = rng.normal(size=(40, 6)) * 10
+    test = rng.normal(size=(20, 6)) * 10  # unseen images of the same distribution
+    copies = training[:16] + rng.normal(scale=0.01, size=(16, 6))
+    novel = rng.normal(size=(16, 6)) * 10
+
+    copied = copying_check(copies, test, training)
+    assert not copied.passed and copied.generated_median < 0.1 < copied.test_median
+    assert copied.generated_nearest.tolist() == list(range(16))
+    fresh = copying_check(novel, test, training)
+    assert fresh.passed == (fresh.generated_median >= fresh.test_median)
+    assert fresh.generated_median == pytest.approx(np.median(nearest_neighbours(novel, training)[1]))
+    assert len(fresh.test_distances) == 20 and len(fresh.generated_distances) == 16

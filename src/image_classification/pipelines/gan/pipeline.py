@@ -2,8 +2,10 @@
 
 Inputs ``images_train``, ``images_val``, ``images_test`` (from ``preprocess``) and ``params:gan``. Outputs, all
 named ``gan.*``: the trained ``generator``, its ``history`` and ``epoch_metrics`` (losses per epoch), the
-``sample_grids`` of a fixed noise batch per epoch with their ``samples_gif`` and ``sample_evolution_figure``, and
-the ``scores`` (KID and FID against the test images, with two references) and ``score_metrics`` for MLflow.
+``sample_grids`` of a fixed noise batch per epoch with their ``samples_gif`` and ``sample_evolution_figure``, the
+``scores`` (KID and FID against the test images, with two references, and the share of the gap closed) and
+``score_metrics`` for MLflow, and the copying check (``copy_check`` table, ``copy_check_figure``,
+``copy_check_metrics``).
 Not part of ``__default__`` (see ``pipeline_registry.py``).
 """
 
@@ -12,11 +14,14 @@ from kedro.pipeline import Node, Pipeline
 from image_classification.pipelines.gan.figures import plot_sample_evolution, samples_gif
 from image_classification.pipelines.gan.nodes import (
     generate_images,
-    generative_scores,
-    image_features,
     resize_images,
     train_gan,
     untrained_generator,
+)
+from image_classification.pipelines.gan.scoring import (
+    check_copying,
+    generative_scores,
+    image_features,
 )
 from image_classification.pipelines.per_model import history_to_epoch_metrics
 
@@ -59,6 +64,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="extract_features",
         ),
         Node(generative_scores, ["features", PARAMETERS], ["scores", "score_metrics"], name="score_images"),
+        Node(
+            check_copying,
+            ["features", "training_images", "generated_images", PARAMETERS],
+            ["copy_check", "copy_check_figure", "copy_check_metrics"],
+            name="check_copying",
+        ),
     ]
     return Pipeline(
         steps, namespace="gan", inputs=set(SHARED_INPUTS), parameters={PARAMETERS: PARAMETERS}, tags="gan"
