@@ -123,6 +123,8 @@ def test_every_folder_is_registered_and_default_leaves_out_predict_and_serving(c
     default = {node.name for node in pipelines["__default__"].nodes}
     assert "scratch.basenet.train_scratch_model" in default and "finetune.mobilenet_v2.fine_tune_model" in default
     assert not default & {"image_table_from_folder", "decode_images", "classify_images", "stage_for_serving"}
+    assert not any(name.startswith("fold_") for name in default)  # the study is a run of its own
+    assert {"study", "baseline"} <= set(pipelines) and "decode_study_images" not in default
 
 
 def test_kedro_run_pipelines_train_and_serve_builds_the_served_models_steps_only(configured_package, session_plan) -> None:

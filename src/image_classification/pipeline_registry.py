@@ -1,12 +1,14 @@
 """Project pipelines: one per folder under ``pipelines/``; ``__default__`` runs the training ones in order.
 
-Three folders stay out of ``__default__``:
+Five folders stay out of ``__default__``:
 
 * ``predict`` classifies new images with a model trained earlier.
 * ``train_and_serve`` is kedro-mlflow's ``PipelineML`` (training steps of the ``predict.model`` model + the
   ``predict`` inference steps), which kedro-mlflow logs as a servable MLflow model at the end of the run. Adding a
   ``PipelineML`` to another pipeline (as ``sum`` does for ``__default__``) turns it back into a plain one.
 * ``gan`` trains a DCGAN on the preprocessed images (docs/generative.md); it classifies nothing.
+* ``study`` repeats the comparison over k folds (its own ingest, decoding and folds): a run of its own.
+* ``baseline`` (the linear probes) is part of ``transfer`` already; alone it refits the probes on the cached features.
 
 Their shape follows the model plan (``project/model_plan.py``), which ``ModelPlanHook`` sets from the session's
 parameters before Kedro calls ``register_pipelines``.
@@ -18,7 +20,7 @@ from kedro.framework import project
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-NOT_IN_DEFAULT = frozenset({"__default__", "predict", "train_and_serve", "gan"})
+NOT_IN_DEFAULT = frozenset({"__default__", "predict", "train_and_serve", "gan", "study", "baseline"})
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -41,7 +41,8 @@ TINY_PARAMETERS = {
     "report": {"bootstrap_samples": 50},
 }
 TINY_RUN = ("--pipelines", "ingest,split,preprocess,scratch,transfer,finetune,report")
-CHILDREN = ("scratch.basenet", "transfer.mobilenet_v2", "finetune.mobilenet_v2")  # one per strategy
+# One per strategy, and the linear probe the transfer pipeline fits beside its head.
+CHILDREN = ("scratch.basenet", "transfer.mobilenet_v2", "finetune.mobilenet_v2", "baseline.linear_probe.mobilenet_v2")
 METRICS = ("val_accuracy", "loss", "test_accuracy")
 
 

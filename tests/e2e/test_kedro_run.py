@@ -95,9 +95,12 @@ def test_mlflow_has_a_parent_run_per_kedro_run_and_a_child_run_per_model(project
     assert full_run.data.params["preprocess.image_size"] == "64"
     children = {run.info.run_name: run for run in runs if run.data.tags.get("mlflow.parentRunId") == full_run.info.run_id}
     assert {"scratch.basenet", "transfer.mobilenet_v2", "finetune.mobilenet_v1_075"} <= set(children)
+    assert "baseline.linear_probe.mobilenet_v2" in children  # the floor, beside the models
     child = children["transfer.mobilenet_v2"]
-    history = client.get_metric_history(child.info.run_id, "val_accuracy")
-    assert len(history) == 1 and 0.0 <= history[0].value <= 1.0
+    # A linear head is fitted by L-BFGS: its curve is the inner cross-validation over the grid of C.
+    history = client.get_metric_history(child.info.run_id, "cv_accuracy")
+    assert len(history) == 7 and all(0.0 <= point.value <= 1.0 for point in history)
+    assert 0.0 <= child.data.metrics["validation_accuracy"] <= 1.0
     assert 0.0 <= child.data.metrics["test_accuracy"] <= 1.0 and child.data.params["backbone"] == "mobilenet_v2"
     assert child.outputs.model_outputs, "the child run logs its model as an MLflow model"
     reports = {artifact.path for artifact in client.list_artifacts(full_run.info.run_id, "reports")}

@@ -18,7 +18,6 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from image_classification.pipelines.baseline.pipeline import create_pipeline as baseline_pipeline
 from image_classification.pipelines.finetune.pipeline import create_pipeline as finetune_pipeline
 from image_classification.pipelines.ingest.pipeline import create_pipeline as ingest_pipeline
 from image_classification.pipelines.report.pipeline import create_pipeline as report_pipeline
@@ -99,7 +98,7 @@ def create_pipeline(folds: int | None = None, **kwargs) -> Pipeline:
             f"{', '.join(own_sizes)} set an image_size of their own: remove it for the study (a scratch net can "
             "shrink its input itself with input_size)."
         )
-    training = scratch_pipeline() + transfer_pipeline() + finetune_pipeline() + baseline_pipeline()
+    training = scratch_pipeline() + transfer_pipeline() + finetune_pipeline()  # transfer brings its probes
     report = report_pipeline()
     evaluation = report.only_nodes(
         *(node.name for node in report.nodes if node.name.rsplit(".", 1)[-1] in _FOLD_REPORT_STEPS)

@@ -7,6 +7,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node
 
 from image_classification.models.transfer import MODES
+from image_classification.pipelines.baseline.pipeline import create_pipeline as baseline_pipeline
 from image_classification.pipelines.per_model import per_model_pipelines, training_node
 from image_classification.pipelines.transfer.nodes import (
     build_transfer_classifier,
@@ -57,15 +58,20 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
 
     Returns:
         Per model ``transfer.<name>``: ``collect_training_blocks``, ``build_transfer_classifier``, the steps of its
-        mode and ``log_epoch_metrics``, reading the image caches of the model's size (``ModelPlan.images``).
+        mode and ``log_epoch_metrics``, reading the image caches of the model's size (``ModelPlan.images``); and
+        for each model on cached features its linear probe, ``baseline.linear_probe.<name>`` (the ``baseline``
+        pipeline).
 
     Raises:
         ValueError: A model's ``mode`` is unknown.
     """
     plan = current_model_plan()
-    return per_model_pipelines(
+    names = plan.transfer if model_names is None else model_names
+    # The floor comes with the head: each transfer model on cached features gets its linear probe.
+    probes = baseline_pipeline([name for name in names if plan.transfer_mode(name) == "feature_extraction"])
+    return probes + per_model_pipelines(
         "transfer",
-        plan.transfer if model_names is None else model_names,
+        names,
         lambda name: _one_model(name, plan.transfer_mode(name)),
         shared_inputs={"class_names"},
         parameters=lambda name: {
