@@ -14,12 +14,19 @@ A dataset belongs to the model whose namespace its node runs in (``transfer.mobi
 When the run ends, each evaluated model is logged as an MLflow pyfunc model in its child run
 (``models/serving.py``), the best one is registered (``mlflow_registry.py``), and the children end with the parent's
 status. Everything is logged by run id: the active run stays kedro-mlflow's parent.
+
+An orchestrator that runs each task as its own ``kedro run`` (the Airflow DAG, docs/scale_out.md) creates the parent
+run once and names it in ``IMAGE_CLASSIFICATION_PARENT_RUN_ID``: every task then logs into that run (kedro-mlflow
+reopens it) and a model's tasks share its child run, found by name under the parent. A child left ``RUNNING`` there
+belongs to an attempt that died (tasks end their children; one model's tasks never run at once): it is marked
+``KILLED`` and the retry logs into a new child, so each model ends with one finished child run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -43,6 +50,8 @@ _SUMMARY_PARAMS = {
     "optimizer": "optimizer", "lr_schedule": "lr_schedule", "unfreeze_from": "unfreeze_from",
 }  # fmt: skip
 _BATCH = 1000  # MLflow's limit of metrics per log_batch
+#: The parent run an orchestrator created for all its tasks (each a ``kedro run``).
+PARENT_RUN_VARIABLE = "IMAGE_CLASSIFICATION_PARENT_RUN_ID"
 
 
 def model_namespace(node_namespace: str | None) -> str | None:
@@ -78,6 +87,7 @@ class MlflowRunsHook:
         self._parent = None
         self._children: dict[str, _Child] = {}
         self._read: dict[str, Any] = {}
+        self._shared_parent = False
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -85,6 +95,10 @@ class MlflowRunsHook:
         mlflow_config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook, which runs first
         if mlflow_config is not None:
             relocate_artifact_root(mlflow_config, Path(context.project_path))
+            shared = os.environ.get(PARENT_RUN_VARIABLE)
+            self._shared_parent = bool(shared)
+            if shared:  # kedro-mlflow starts (reopens) this run instead of a new one
+                mlflow_config.tracking.run.id = shared
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
@@ -99,6 +113,8 @@ class MlflowRunsHook:
             return
         self._client = mlflow.MlflowClient()
         run_id = self._parent.info.run_id
+        if self._shared_parent:
+            return  # named by the orchestrator; kedro-mlflow's ``runner`` tag was dropped by the first task
         names = run_params.get("pipeline_names") or run_params.get("pipeline_name")
         self._client.set_tag(run_id, "mlflow.runName", parent_run_name(names, run_params.get("env"), datetime.now()))
         if "runner" in self._client.get_run(run_id).data.tags:
@@ -145,12 +161,32 @@ class MlflowRunsHook:
             self._end_children("FAILED")
 
     def _child(self, namespace: str) -> _Child:
+        if namespace not in self._children and self._shared_parent:
+            reused = self._shared_child(namespace)
+            if reused is not None:
+                self._children[namespace] = _Child(reused)
         if namespace not in self._children:
             strategy, model = namespace.split(".", 1)
             tags = {"mlflow.parentRunId": self._parent.info.run_id, "strategy": strategy, "model": model}
             run = self._client.create_run(self._parent.info.experiment_id, run_name=namespace, tags=tags)
             self._children[namespace] = _Child(run.info.run_id)
         return self._children[namespace]
+
+    def _shared_child(self, namespace: str) -> str | None:
+        """The finished child run an earlier task of the shared parent made for ``namespace``, if any; children
+        still ``RUNNING`` are a dead attempt's and are marked ``KILLED``."""
+        parent = self._parent.info
+        runs = self._client.search_runs(
+            [parent.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' and attributes.run_name = '{namespace}'",
+        )
+        for run in runs:
+            if run.info.status == "RUNNING":
+                self._client.set_terminated(run.info.run_id, "KILLED")
+                logger.warning("MLflow run %s of %s was left running by a dead task: marked KILLED.",
+                               run.info.run_id, namespace)  # fmt: skip
+        finished = [run for run in runs if run.info.status == "FINISHED"]
+        return finished[0].info.run_id if finished else None
 
     def _log_value(self, namespace: str, kind: str, data: Any) -> None:
         from mlflow.entities import Metric, Param  # noqa: PLC0415
