@@ -53,7 +53,7 @@ tracking-server-stop:
 
 # Airflow 3 + the project in their own environment (Airflow pins an older fastapi than constraints.txt).
 AIRFLOW_VENV ?= .venv-airflow
-AIRFLOW_INSTALLED := $(AIRFLOW_VENV)/.installed-$(shell cat pyproject.toml constraints-airflow.txt | cksum | cut -d' ' -f1)
+AIRFLOW_INSTALLED := $(AIRFLOW_VENV)/.installed-$(shell cat pyproject.toml constraints-airflow.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
 $(AIRFLOW_INSTALLED):
 	$(PYTHON) -m venv $(AIRFLOW_VENV)

@@ -40,16 +40,20 @@ def server_project(workdir: Path, parameters: dict) -> Path:
 
 
 def kedro_run(project: Path, pipelines: str, tracking_uri: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    """Starts ``kedro run --env server``; its output goes to a file (a pipe nobody reads would block it)."""
+    log = (project / f"kedro-{pipelines.replace(',', '+')}.log").open("w")
+    process = subprocess.Popen(
         [sys.executable, "-m", "kedro", "run", "--env", "server", "--pipelines", pipelines],
-        cwd=project, env=kedro_env(MLFLOW_TRACKING_URI=tracking_uri, **env),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project, env=kedro_env(MLFLOW_TRACKING_URI=tracking_uri, **env), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    process.log = Path(log.name)
+    log.close()
+    return process
 
 
-def finish(process: subprocess.Popen, timeout: int = 900) -> None:
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output[-6000:]
+def finish(process: subprocess.Popen, timeout: int = 1200) -> None:
+    process.wait(timeout=timeout)
+    assert process.returncode == 0, process.log.read_text()[-6000:]
 
 
 @pytest.fixture(scope="module")
