@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from image_classification.project.mlflow_runs import PARENT_RUN_VARIABLE
+from image_classification.project.mlflow_shared_parent import PARENT_RUN_VARIABLE
 from tests.scratch_project import kedro_env, make_scratch_project
 
 pytestmark = [pytest.mark.scale_out, pytest.mark.e2e]

@@ -13,20 +13,14 @@ A dataset belongs to the model whose namespace its node runs in (``transfer.mobi
 
 When the run ends, each evaluated model is logged as an MLflow pyfunc model in its child run
 (``models/serving.py``), the best one is registered (``mlflow_registry.py``), and the children end with the parent's
-status. Everything is logged by run id: the active run stays kedro-mlflow's parent.
-
-An orchestrator that runs each task as its own ``kedro run`` (the Airflow DAG, docs/scale_out.md) creates the parent
-run once and names it in ``IMAGE_CLASSIFICATION_PARENT_RUN_ID``: every task then logs into that run (kedro-mlflow
-reopens it) and a model's tasks share its child run, found by name under the parent. A child left ``RUNNING`` there
-belongs to an attempt that died (tasks end their children; one model's tasks never run at once): it is marked
-``KILLED`` and the retry logs into a new child, so each model ends with one finished child run.
+status. Everything is logged by run id: the active run stays kedro-mlflow's parent. Tasks of an orchestrator that
+share one parent run: ``mlflow_shared_parent.py``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +32,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from image_classification.project.mlflow_registry import Candidate, register_best_model
+from image_classification.project.mlflow_shared_parent import shared_child, use_shared_parent
 from image_classification.project.mlflow_store import relocate_artifact_root
 
 logger = logging.getLogger(__name__)
@@ -50,8 +45,6 @@ _SUMMARY_PARAMS = {
     "optimizer": "optimizer", "lr_schedule": "lr_schedule", "unfreeze_from": "unfreeze_from",
 }  # fmt: skip
 _BATCH = 1000  # MLflow's limit of metrics per log_batch
-#: The parent run an orchestrator created for all its tasks (each a ``kedro run``).
-PARENT_RUN_VARIABLE = "IMAGE_CLASSIFICATION_PARENT_RUN_ID"
 
 
 def model_namespace(node_namespace: str | None) -> str | None:
@@ -87,7 +80,7 @@ class MlflowRunsHook:
         self._parent = None
         self._children: dict[str, _Child] = {}
         self._read: dict[str, Any] = {}
-        self._shared_parent = False
+        self._shared_parent = False  # an orchestrator's parent run, shared by its tasks
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -95,10 +88,7 @@ class MlflowRunsHook:
         mlflow_config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook, which runs first
         if mlflow_config is not None:
             relocate_artifact_root(mlflow_config, Path(context.project_path))
-            shared = os.environ.get(PARENT_RUN_VARIABLE)
-            self._shared_parent = bool(shared)
-            if shared:  # kedro-mlflow starts (reopens) this run instead of a new one
-                mlflow_config.tracking.run.id = shared
+            self._shared_parent = use_shared_parent(mlflow_config)
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
@@ -114,7 +104,7 @@ class MlflowRunsHook:
         self._client = mlflow.MlflowClient()
         run_id = self._parent.info.run_id
         if self._shared_parent:
-            return  # named by the orchestrator; kedro-mlflow's ``runner`` tag was dropped by the first task
+            return  # named by the orchestrator
         names = run_params.get("pipeline_names") or run_params.get("pipeline_name")
         self._client.set_tag(run_id, "mlflow.runName", parent_run_name(names, run_params.get("env"), datetime.now()))
         if "runner" in self._client.get_run(run_id).data.tags:
@@ -162,8 +152,7 @@ class MlflowRunsHook:
 
     def _child(self, namespace: str) -> _Child:
         if namespace not in self._children and self._shared_parent:
-            reused = self._shared_child(namespace)
-            if reused is not None:
+            if reused := shared_child(self._client, self._parent.info, namespace):
                 self._children[namespace] = _Child(reused)
         if namespace not in self._children:
             strategy, model = namespace.split(".", 1)
@@ -171,22 +160,6 @@ class MlflowRunsHook:
             run = self._client.create_run(self._parent.info.experiment_id, run_name=namespace, tags=tags)
             self._children[namespace] = _Child(run.info.run_id)
         return self._children[namespace]
-
-    def _shared_child(self, namespace: str) -> str | None:
-        """The finished child run an earlier task of the shared parent made for ``namespace``, if any; children
-        still ``RUNNING`` are a dead attempt's and are marked ``KILLED``."""
-        parent = self._parent.info
-        runs = self._client.search_runs(
-            [parent.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' and attributes.run_name = '{namespace}'",
-        )
-        for run in runs:
-            if run.info.status == "RUNNING":
-                self._client.set_terminated(run.info.run_id, "KILLED")
-                logger.warning("MLflow run %s of %s was left running by a dead task: marked KILLED.",
-                               run.info.run_id, namespace)  # fmt: skip
-        finished = [run for run in runs if run.info.status == "FINISHED"]
-        return finished[0].info.run_id if finished else None
 
     def _log_value(self, namespace: str, kind: str, data: Any) -> None:
         from mlflow.entities import Metric, Param  # noqa: PLC0415
