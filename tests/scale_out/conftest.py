@@ -2,6 +2,8 @@
 
 These tests need PostgreSQL's binaries and a Python with a PostgreSQL driver (the ``server`` extra) for the MLflow
 server, and Airflow 3 (the ``airflow`` extra, ``make airflow-venv``) for the DAG. Without them they skip, saying which.
+They take minutes (the DAG test 15-20 on 2 cores), so they also run only when asked for by their marker:
+``pytest tests/scale_out -m scale_out``; ``make test`` and CI skip them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def airflow_python() -> Path | None:
     return None
 
 
+def require_selected(config: pytest.Config) -> None:
+    if "scale_out" not in (config.getoption("markexpr") or ""):
+        pytest.skip("scale-out tests run only when selected: pytest tests/scale_out -m scale_out")
+
+
 def require_server() -> Path:
     if not tracking_server.postgres_available():
         pytest.skip("PostgreSQL's initdb/pg_ctl are not installed (Debian: apt-get install postgresql)")
@@ -55,8 +62,9 @@ def require_server() -> Path:
 
 
 @pytest.fixture(scope="module")
-def services():
+def services(request):
     """A throw-away PostgreSQL and MLflow server for the module, stopped at its end."""
+    require_selected(request.config)
     python = require_server()
     # Not under pytest's tmp folders: those are private to root, and the database runs as an unprivileged user.
     state = Path(tempfile.mkdtemp(prefix="ic-services-"))

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from deploy import tracking_server
-from tests.scale_out.conftest import airflow_python, require_server
+from tests.scale_out.conftest import airflow_python, require_selected, require_server
 from tests.scale_out.test_tracking_server import OFF, server_project
 from tests.scratch_project import kedro_env, make_scratch_project, run_kedro
 
@@ -72,7 +72,8 @@ class Killer(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def dag_run(tmp_path_factory):
+def dag_run(request, tmp_path_factory):
+    require_selected(request.config)
     python = airflow_python()
     if python is None:
         pytest.skip("Airflow 3 is not installed: make airflow-venv (the `airflow` extra in .venv-airflow)")
