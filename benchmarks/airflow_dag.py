@@ -92,6 +92,7 @@ def main() -> None:
     settings = parameters(args.epochs, args.image_size)
     machine = Machine()
     workdir = Path(tempfile.mkdtemp(prefix="ic-airflow-bench-"))
+    workdir.chmod(0o755)  # the database's unprivileged user works in workdir/services
     state = workdir / "services"
     services = tracking_server.start(state, python=Path(sys.executable))
     try:

@@ -109,7 +109,10 @@ def _as(account: pwd.struct_passwd, command: list[str], **kwargs) -> subprocess.
     """Runs ``command`` as ``account`` (root switches user; anyone else is already that user)."""
     switch = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if os.geteuid() == 0 else {}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
-    return subprocess.run(command, env=env, check=True, capture_output=True, text=True, **switch, **kwargs)
+    result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, **switch, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed as {account.pw_name}:\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 def _wait_for(url: str, seconds: float, process: subprocess.Popen) -> None:
@@ -135,6 +138,9 @@ def start(state: Path = DEFAULT_STATE, mlflow_port: int | None = None, python: P
     account = _db_account()
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)  # the database user must reach its folders inside
+    closed = [folder for folder in state.resolve().parents if not os.stat(folder).st_mode & 0o001]
+    if closed and os.geteuid() == 0:
+        raise PermissionError(f"{account.pw_name} cannot reach {state}: {closed[0]} is closed to other users")
     pgdata, sockets = state / "pgdata", state / "sockets"
     for folder in (pgdata, sockets):
         folder.mkdir(exist_ok=True)

@@ -85,6 +85,7 @@ def dag_run(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("airflow")
     project = server_project(tmp / "dag", PARAMETERS)
     state = Path(tempfile.mkdtemp(prefix="ic-airflow-"))
+    state.chmod(0o755)  # the database's unprivileged user works in state/services
     with tracking_server.running(state / "services", python=python) as services:
         airflow = LocalAirflow(project, services, state / "airflow", parallelism=2, bin_dir=python.parent)
         with airflow:
