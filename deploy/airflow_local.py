@@ -130,7 +130,8 @@ class LocalAirflow:
         for component in (["api-server"], ["dag-processor"], ["scheduler"]):
             log = (self.home / f"{component[0]}.log").open("ab")
             self.processes.append(subprocess.Popen([str(self.bin / "airflow"), *component], env=self.env,
-                                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
+                                                   cwd=self.project, stdout=log, stderr=subprocess.STDOUT,
+                                                   start_new_session=True))  # fmt: skip
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             listed = _json(self.airflow("dags", "list", "-o", "json"))
