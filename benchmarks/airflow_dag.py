@@ -60,8 +60,9 @@ def dag_edges(dag_file: Path) -> set[tuple[str, str]]:
     for item in ast.walk(tree):
         if isinstance(item, ast.BinOp) and isinstance(item.op, ast.RShift) and isinstance(item.left, ast.Subscript):
             edges.add((item.left.slice.value, item.right.slice.value))
-        if isinstance(item, ast.Dict) and item.keys and all(isinstance(k, ast.Constant) for k in item.keys):
-            tasks |= {key.value for key in item.keys}
+        if (isinstance(item, ast.Assign) and getattr(item.targets[0], "id", None) == "tasks"
+                and isinstance(item.value, ast.Dict)):  # tasks = {"task-id": task_function(parent_run_id), ...}
+            tasks |= {key.value for key in item.value.keys}
     edges |= {("mlflow_parent_run", task) for task in tasks} | {(task, "mlflow_end_run") for task in tasks}
     return edges
 
