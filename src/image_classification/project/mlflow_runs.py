@@ -13,7 +13,8 @@ A dataset belongs to the model whose namespace its node runs in (``transfer.mobi
 
 When the run ends, each evaluated model is logged as an MLflow pyfunc model in its child run
 (``models/serving.py``), the best one is registered (``mlflow_registry.py``), and the children end with the parent's
-status. Everything is logged by run id: the active run stays kedro-mlflow's parent.
+status. Everything is logged by run id: the active run stays kedro-mlflow's parent. Tasks of an orchestrator that
+share one parent run: ``mlflow_shared_parent.py``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from image_classification.project.mlflow_registry import Candidate, register_best_model
+from image_classification.project.mlflow_shared_parent import shared_child, use_shared_parent
 from image_classification.project.mlflow_store import relocate_artifact_root
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class MlflowRunsHook:
         self._parent = None
         self._children: dict[str, _Child] = {}
         self._read: dict[str, Any] = {}
+        self._shared_parent = False  # an orchestrator's parent run, shared by its tasks
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -94,6 +97,7 @@ class MlflowRunsHook:
         mlflow_config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook, which runs first
         if mlflow_config is not None:
             relocate_artifact_root(mlflow_config, Path(context.project_path))
+            self._shared_parent = use_shared_parent(mlflow_config)
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
@@ -108,6 +112,8 @@ class MlflowRunsHook:
             return
         self._client = mlflow.MlflowClient()
         run_id = self._parent.info.run_id
+        if self._shared_parent:
+            return  # named by the orchestrator
         names = run_params.get("pipeline_names") or run_params.get("pipeline_name")
         self._client.set_tag(run_id, "mlflow.runName", parent_run_name(names, run_params.get("env"), datetime.now()))
         if "runner" in self._client.get_run(run_id).data.tags:
@@ -154,6 +160,9 @@ class MlflowRunsHook:
             self._end_children("FAILED")
 
     def _child(self, namespace: str) -> _Child:
+        if namespace not in self._children and self._shared_parent:
+            if reused := shared_child(self._client, self._parent.info, namespace):
+                self._children[namespace] = _Child(reused)
         if namespace not in self._children:
             fold, _, rest = namespace.partition(".") if namespace.startswith(FOLD_PREFIX) else ("", "", namespace)
             strategy, model = rest.split(".", 1)
