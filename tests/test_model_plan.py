@@ -145,9 +145,9 @@ def test_kedro_run_pipelines_train_and_serve_builds_the_served_models_steps_only
 def test_kedro_run_params_choose_the_model_predict_reads(tmp_path) -> None:
     """``kedro run --pipelines predict --params predict.model=...`` builds ``predict`` for that model."""
     project = make_scratch_project(tmp_path / "project", digits=True)
-    params = f"predict.model=scratch.never_trained,predict.images_dir={BUNDLED_DIR / 'impressionists'}"
+    params = f"predict.model=scratch.cnn3_dropout,predict.images_dir={BUNDLED_DIR / 'impressionists'}"
 
     result = run_kedro(project, "--pipelines", "predict", "--params", params, env=kedro_env(COLUMNS="400"), check=False)
 
     output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0 and "scratch.never_trained.model: Did not find any versions" in output
+    assert result.returncode != 0 and "scratch.cnn3_dropout.model: Did not find any versions" in output
