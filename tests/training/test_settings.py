@@ -22,7 +22,7 @@ def test_defaults_and_round_trip() -> None:
     assert settings.as_dict() == {
         "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam", "momentum": 0.0, "lr_schedule": "constant",
         "warmup_epochs": 0.0, "min_lr_ratio": 0.0, "label_smoothing": 0.0, "class_weight": None,
-        "early_stopping_patience": 5, "reduce_lr_patience": 3, "reduce_lr_factor": 0.5, "seed": 42, "verbose": 1,
+        "early_stopping_patience": 5, "restore_best_epoch": True, "reduce_lr_patience": 3, "reduce_lr_factor": 0.5, "seed": 42, "verbose": 1,
         "checkpoint_root": None, "mixed_precision": False, "mixup_alpha": 0.0, "cutmix_alpha": 0.0,
         "mixing_switch_prob": 0.5,
     }  # fmt: skip

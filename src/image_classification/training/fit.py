@@ -80,6 +80,12 @@ def restored_epoch_accuracy(history: Mapping[str, Sequence[float]]) -> float | N
     return float(accuracies[int(np.nanargmin(np.asarray(losses, dtype=float)))])
 
 
+def last_accuracy(history: Mapping[str, Sequence[float]]) -> float | None:
+    """Validation accuracy of the last epoch (``restore_best_epoch: false`` keeps its weights)."""
+    accuracies = history.get("val_accuracy") or []
+    return float(accuracies[-1]) if accuracies else None
+
+
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
     """Balanced class weights for the classes present in ``labels``."""
     classes = np.unique(labels)
@@ -95,7 +101,7 @@ def _callbacks(
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss",
         patience=settings.epochs if patience is None else patience,
-        restore_best_weights=True,
+        restore_best_weights=settings.restore_best_epoch,
     )
     monitors: list[keras.callbacks.Callback] = [early_stopping]
     if settings.reduce_lr_patience is not None:
@@ -200,7 +206,7 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
         )
         train_time = state.restored_seconds + time.perf_counter() - start
         model._initial_epoch = None  # noqa: SLF001 - set by BackupAndRestore; would make a later fit skip epochs
-        if state.restored and (folder / BEST_MODEL_FILE).exists():
+        if settings.restore_best_epoch and state.restored and (folder / BEST_MODEL_FILE).exists():
             # The best epoch may predate the interruption, so EarlyStopping may not hold its weights: the
             # checkpoint does.
             model.load_weights(str(folder / BEST_MODEL_FILE))
@@ -216,7 +222,7 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
         "data_fingerprint": data,
         "trainable_params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
         "total_params": int(model.count_params()),
-        "validation_accuracy": restored_epoch_accuracy(history),
+        "validation_accuracy": restored_epoch_accuracy(history) if settings.restore_best_epoch else last_accuracy(history),
     }
     best = max(history.get("val_accuracy", [float("nan")]))
     logger.info(

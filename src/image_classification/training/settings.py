@@ -45,7 +45,8 @@ class TrainingSettings:
         label_smoothing: Label smoothing of the categorical cross-entropy (0 disables it).
         class_weight: ``balanced`` weighs each class by N / (classes * count); null weighs all alike.
         early_stopping_patience: Epochs without ``val_loss`` improvement before stopping; null never stops early.
-            The best epoch's weights are restored either way.
+        restore_best_epoch: Keep the weights of the epoch with the lowest ``val_loss`` (true) or of the last epoch
+            (false: the schedule's length, fixed beforehand, decides, not a small validation split).
         reduce_lr_patience: Epochs without improvement before multiplying a constant learning rate by
             ``reduce_lr_factor``; null disables it (required with ``cosine``, whose rate is set by the schedule).
         reduce_lr_factor: See ``reduce_lr_patience``.
@@ -72,6 +73,7 @@ class TrainingSettings:
     label_smoothing: float = 0.0
     class_weight: str | None = None
     early_stopping_patience: int | None = 5
+    restore_best_epoch: bool = True
     reduce_lr_patience: int | None = 3
     reduce_lr_factor: float = 0.5
     seed: int = 42

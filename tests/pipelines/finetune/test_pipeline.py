@@ -10,7 +10,7 @@ from kedro.runner import SequentialRunner
 
 from image_classification.models.backbones import BACKBONES
 from image_classification.models.inference import predict_proba
-from image_classification.models.transfer import build_transfer_model
+from image_classification.models.transfer import build_transfer_model, extract_features
 from image_classification.pipelines.finetune.pipeline import create_pipeline
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
 from tests.pipelines.paintings import (
@@ -19,6 +19,7 @@ from tests.pipelines.paintings import (
     SHARED_TRAINING,
     SIZE,
     model_plan,
+    painting_splits,
     training_catalog,
 )
 
@@ -57,8 +58,13 @@ def _weights(layer: keras.layers.Layer) -> list[np.ndarray]:
     return [np.array(weight) for weight in layer.get_weights()]
 
 
+#: The stand-in transfer models have a trained-by-gradient head, as end_to_end ones do: nothing to refit.
+E2E_PLAN = {"transfer": {"models": {name: {**s, "mode": "end_to_end"} for name, s in TRANSFER_MODELS.items()}}}
+
+
 def test_pipeline_reads_the_transfer_model_of_the_same_name() -> None:
-    pipeline = create_pipeline(model_names=list(FINETUNE_MODELS))
+    with model_plan(E2E_PLAN):
+        pipeline = create_pipeline(model_names=list(FINETUNE_MODELS))
     assert pipeline.inputs() == {
         "images_train", "images_val", "class_names", "params:training", "params:finetune.training",
         *(f"params:{strategy}.models.{name}" for strategy in ("transfer", "finetune") for name in FINETUNE_MODELS),
@@ -80,7 +86,9 @@ def test_fine_tuning_trains_the_top_of_the_backbone_only() -> None:
         models={**transfer_models, **{f"finetune.{name}.model": None for name in FINETUNE_MODELS}},
         kept=tuple(f"finetune.{name}.history" for name in FINETUNE_MODELS),
     )
-    SequentialRunner().run(create_pipeline(model_names=list(FINETUNE_MODELS)), catalog)
+    with model_plan(E2E_PLAN):
+        pipeline = create_pipeline(model_names=list(FINETUNE_MODELS))
+    SequentialRunner().run(pipeline, catalog)
 
     for name, start in UNFREEZE_FROM.items():
         model = catalog.load(f"finetune.{name}.model")
@@ -130,3 +138,31 @@ def test_transfer_then_finetune_in_one_run() -> None:
     assert transfer_summary["epochs_run"] == 1 and finetune_summary["epochs_run"] == 2
     assert finetune_summary["trainable_params"] > transfer_summary["trainable_params"]  # the backbone's top too
     assert finetune_summary["unfreeze_from"] == "block_16_expand"
+
+
+def test_a_linear_head_is_refitted_on_the_training_split_alone_before_fine_tuning() -> None:
+    """The transfer head learned from train + validation; fine-tuning stops on validation, so it restarts from a head
+    that never saw it: the validation features do not change it."""
+    from image_classification.pipelines.finetune.nodes import refit_linear_head_on_training_split  # noqa: PLC0415
+    from image_classification.training.linear_probe import (  # noqa: PLC0415
+        LinearProbeSettings,
+        fit_logistic_regression,
+    )
+
+    with model_plan({"transfer": {"models": TRANSFER_MODELS}}):
+        assert {"transfer.mobilenet_v2.features", "transfer.mobilenet_v2.training_summary"} <= create_pipeline(
+            model_names=["mobilenet_v2"]
+        ).inputs()
+    train, val, _ = painting_splits()
+    model = build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 3, "imagenet", {"dense_units": []})
+    train_features = extract_features(model, train["images"])
+    settings = LinearProbeSettings(inner_folds=2, c_values=(0.01, 1.0))
+    rng = np.random.default_rng(0)
+    for val_features in (extract_features(model, val["images"]), rng.normal(size=(6, train_features.shape[1]))):
+        features = {"train_features": train_features, "train_labels": train["labels"],
+                    "val_features": val_features.astype(np.float32), "val_labels": val["labels"]}  # fmt: skip
+        chosen = refit_linear_head_on_training_split(model, features, settings)
+        expected = fit_logistic_regression(train_features, train["labels"], chosen, settings)
+        np.testing.assert_allclose(
+            predict_proba(model, train["images"]), expected.predict_proba(train_features), atol=2e-4
+        )

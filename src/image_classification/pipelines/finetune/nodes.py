@@ -19,6 +19,11 @@ from image_classification.models.metadata import (
 from image_classification.models.settings import FinetuneModelSettings, TransferModelSettings
 from image_classification.models.transfer import unfreeze_model, unfreeze_point
 from image_classification.training import train_model
+from image_classification.training.linear_probe import (
+    LinearProbeSettings,
+    linear_head_weights,
+    tuned_logistic_regression,
+)
 
 
 def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
@@ -29,12 +34,18 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     model_settings: dict[str, Any],
     transfer_settings: dict[str, Any],
     training_blocks: Sequence[dict[str, Any] | None],
+    transfer_features: dict[str, np.ndarray] | None = None,
+    transfer_summary: dict[str, Any] | None = None,
+    linear_probe: Any = None,
+    *,
     model_name: str,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Starts from the transfer model of the same name, unfreezes the top of its backbone and trains on.
 
     The transfer model's augmentation layers come along, so fine-tuning sees augmented images; its BatchNorm
-    layers stay frozen (``unfreeze_model``).
+    layers stay frozen (``unfreeze_model``). A linear head fitted by L-BFGS learned from the validation images too,
+    so fine-tuning first refits it on the training split's cached features alone (``C`` chosen again by inner
+    cross-validation): the validation split that picks fine-tuning's best epoch stays unseen.
 
     Args:
         transfer_model: The trained ``transfer.<name>.model``, as loaded from the catalog: a fresh copy, which is
@@ -48,6 +59,9 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         transfer_settings: ``transfer.models.<name>`` (its backbone gives the default unfreeze point).
         training_blocks: The shared, ``finetune.training`` (low learning rate, warmup and cosine decay) and model
             ``training`` blocks (``collect_training_blocks``).
+        transfer_features: ``transfer.<name>.features`` (feature-extraction mode), to refit a linear head on.
+        transfer_summary: ``transfer.<name>.training_summary``: its ``optimizer`` says whether the head is L-BFGS's.
+        linear_probe: ``params:baseline.linear_probe``: the grid and folds of that refit.
         model_name: The model's name under ``finetune.models``.
 
     Returns:
@@ -65,6 +79,8 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     settings = load_settings(FinetuneModelSettings, model_settings, f"finetune.models.{model_name}")
     backbone = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").backbone
     start = unfreeze_point(backbone, settings.unfreeze_from, settings.unfreeze_blocks)
+    if transfer_features is not None and (transfer_summary or {}).get("optimizer") == "lbfgs":
+        refit_linear_head_on_training_split(transfer_model, transfer_features, LinearProbeSettings.read(linear_probe))
     model = unfreeze_model(transfer_model, start)
     multipliers = (
         None if settings.layer_decay is None else block_learning_rate_multipliers(model, settings.layer_decay, backbone)
@@ -77,3 +93,15 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     summary["layer_decay"] = settings.layer_decay
     attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
     return model, history, summary
+
+
+def refit_linear_head_on_training_split(
+    transfer_model: keras.Model, features: dict[str, np.ndarray], settings: LinearProbeSettings
+) -> float:
+    """Writes into the head the logistic regression of the training split's features alone; returns its ``C``."""
+    regression, _, fitted = tuned_logistic_regression(
+        features["train_features"], features["train_labels"], settings, tie_break="log_loss"
+    )
+    head = transfer_model.get_layer("head").get_layer("predictions")
+    head.set_weights(list(linear_head_weights(regression, int(transfer_model.output_shape[-1]))))
+    return fitted["C"]

@@ -18,8 +18,17 @@ _INPUTS = [
 ]  # fmt: skip
 
 
+#: A transfer model on cached features also hands over its features and summary (its head is refitted on train only).
+_FROM_FEATURES = ["transfer_features", "transfer_summary", "params:linear_probe"]
+
+
 def _one_model(name: str) -> Pipeline:
-    return Pipeline([training_node(fine_tune_model, name, _INPUTS)])
+    from_features = _on_features(current_model_plan(), name)
+    return Pipeline([training_node(fine_tune_model, name, _INPUTS + (_FROM_FEATURES if from_features else []))])
+
+
+def _on_features(plan, name: str) -> bool:
+    return plan.transfer_mode(name) == "feature_extraction"
 
 
 def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
@@ -40,6 +49,14 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         plan.finetune if model_names is None else model_names,
         _one_model,
         shared_inputs={"class_names"},
-        parameters=lambda name: {"params:transfer_model": f"params:transfer.models.{name}"},
-        model_inputs=lambda name: {"transfer_model": f"transfer.{name}.model", **plan.images(f"finetune.{name}")},
+        parameters=lambda name: {
+            "params:transfer_model": f"params:transfer.models.{name}",
+            **({"params:linear_probe": "params:baseline.linear_probe"} if _on_features(plan, name) else {}),
+        },
+        model_inputs=lambda name: {
+            "transfer_model": f"transfer.{name}.model",
+            **({"transfer_features": f"transfer.{name}.features", "transfer_summary": f"transfer.{name}.training_summary"}
+               if _on_features(plan, name) else {}),
+            **plan.images(f"finetune.{name}"),
+        },  # fmt: skip
     )
