@@ -42,7 +42,8 @@ def overrides(data_dir: Path, labels_from: str, image_size: int, epochs: int, ba
         "preprocess": {"image_size": image_size, "augmentation": {"flip": "horizontal"}},
         "transfer": {
             "training": {"epochs": epochs, "batch_size": batch_size, "seed": seed, "early_stopping_patience": None, "verbose": 0},
-            "models": {"mobilenet_v1_075": {"enabled": False}},  # the bare script trains mobilenet_v2 alone
+            # The bare script trains mobilenet_v2 alone, its head by gradient as `head.fit: gradient` does.
+            "models": {"mobilenet_v1_075": {"enabled": False}, "mobilenet_v2": {"head": {"fit": "gradient"}}},
         },
     }
 

@@ -50,7 +50,7 @@ def alias_decision(holder: Any, validation_accuracy: float, test_split: str | No
             f"not compared: version {holder.version} was scored on test split {held_split}, this one on "
             f"{test_split}; the alias stays"
         )
-    if validation_accuracy > float(held_accuracy):
+    if validation_accuracy > float(held_accuracy) + 1e-9:  # equal (up to float noise) is not better
         return True, (
             f"validation accuracy {validation_accuracy:.4f} beats version {holder.version}'s {float(held_accuracy):.4f}"
         )
@@ -87,7 +87,7 @@ def register_best_model(client, parent_run_id: str, candidates: list[Candidate],
         holder = None
     tags = {
         "namespace": best.namespace,
-        "validation_accuracy": f"{best.validation_accuracy:.6f}",
+        "validation_accuracy": repr(float(best.validation_accuracy)),  # every digit: a rounded tag would look beaten
         "test_accuracy": f"{best.test_accuracy:.6f}",
     }
     if test_split:
