@@ -150,9 +150,7 @@ def test_a_linear_head_is_refitted_on_the_training_split_alone_before_fine_tunin
     )
 
     with model_plan({"transfer": {"models": TRANSFER_MODELS}}):
-        assert {"transfer.mobilenet_v2.features", "transfer.mobilenet_v2.training_summary"} <= create_pipeline(
-            model_names=["mobilenet_v2"]
-        ).inputs()
+        assert "transfer.mobilenet_v2.features" in create_pipeline(model_names=["mobilenet_v2"]).inputs()
     train, val, _ = painting_splits()
     model = build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 3, "imagenet", {"dense_units": []})
     train_features = extract_features(model, train["images"])

@@ -10,6 +10,7 @@ import numpy as np
 
 from image_classification.config import load_settings
 from image_classification.models.batch_mixing import batch_mixer
+from image_classification.models.heads import head_fit
 from image_classification.models.layer_decay import block_learning_rate_multipliers
 from image_classification.models.metadata import (
     attach_metadata,
@@ -35,7 +36,6 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     transfer_settings: dict[str, Any],
     training_blocks: Sequence[dict[str, Any] | None],
     transfer_features: dict[str, np.ndarray] | None = None,
-    transfer_summary: dict[str, Any] | None = None,
     linear_probe: Any = None,
     *,
     model_name: str,
@@ -60,7 +60,6 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         training_blocks: The shared, ``finetune.training`` (low learning rate, warmup and cosine decay) and model
             ``training`` blocks (``collect_training_blocks``).
         transfer_features: ``transfer.<name>.features`` (feature-extraction mode), to refit a linear head on.
-        transfer_summary: ``transfer.<name>.training_summary``: its ``optimizer`` says whether the head is L-BFGS's.
         linear_probe: ``params:baseline.linear_probe``: the grid and folds of that refit.
         model_name: The model's name under ``finetune.models``.
 
@@ -79,7 +78,8 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     settings = load_settings(FinetuneModelSettings, model_settings, f"finetune.models.{model_name}")
     backbone = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").backbone
     start = unfreeze_point(backbone, settings.unfreeze_from, settings.unfreeze_blocks)
-    if transfer_features is not None and (transfer_summary or {}).get("optimizer") == "lbfgs":
+    head = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").head
+    if transfer_features is not None and head_fit(head) == "lbfgs":
         refit_linear_head_on_training_split(transfer_model, transfer_features, LinearProbeSettings.read(linear_probe))
     model = unfreeze_model(transfer_model, start)
     multipliers = (

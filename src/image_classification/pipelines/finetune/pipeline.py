@@ -18,8 +18,8 @@ _INPUTS = [
 ]  # fmt: skip
 
 
-#: A transfer model on cached features also hands over its features and summary (its head is refitted on train only).
-_FROM_FEATURES = ["transfer_features", "transfer_summary", "params:linear_probe"]
+#: A transfer model on cached features also hands over its features (a linear head is refitted on train only).
+_FROM_FEATURES = ["transfer_features", "params:linear_probe"]
 
 
 def _one_model(name: str) -> Pipeline:
@@ -55,8 +55,7 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         },
         model_inputs=lambda name: {
             "transfer_model": f"transfer.{name}.model",
-            **({"transfer_features": f"transfer.{name}.features", "transfer_summary": f"transfer.{name}.training_summary"}
-               if _on_features(plan, name) else {}),
+            **({"transfer_features": f"transfer.{name}.features"} if _on_features(plan, name) else {}),
             **plan.images(f"finetune.{name}"),
         },  # fmt: skip
     )
