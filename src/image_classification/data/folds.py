@@ -29,20 +29,21 @@ class StudySettings(StrictSettings):
     seed: int = 42
 
 
-def assign_folds(labels: pd.Series | np.ndarray, folds: int, seed: int) -> np.ndarray:
+def assign_folds(labels: pd.Series | np.ndarray, folds: int, seed: int, setting: str = "study.folds") -> np.ndarray:
     """The test fold (0 .. folds-1) of every image: ``StratifiedKFold`` with shuffling, seeded.
 
     Args:
         labels: One class label per image, in cache order.
         folds: Number of folds, at least 2.
         seed: Seed of the shuffle.
+        setting: The parameter that set ``folds``, named in the error.
 
     Returns:
         int64 array, one fold number per image.
 
     Raises:
         ValueError: A class has fewer images than ``folds`` (it could not appear in every test fold), naming the
-            class and the setting ``study.folds``.
+            class and ``setting``.
     """
     labels = pd.Series(np.asarray(labels))
     counts = labels.value_counts()
@@ -50,8 +51,8 @@ def assign_folds(labels: pd.Series | np.ndarray, folds: int, seed: int) -> np.nd
     if not smallest.empty:
         listed = ", ".join(f"'{name}' ({count})" for name, count in smallest.items())
         raise ValueError(
-            f"study.folds={folds} needs at least {folds} images in every class; {listed} has fewer. Lower "
-            "study.folds or select larger classes (split.selection)."
+            f"{setting}={folds} needs at least {folds} images in every class; {listed} has fewer. Lower "
+            f"{setting} or select larger classes (split.selection)."
         )
     assignment = np.zeros(len(labels), dtype=np.int64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

@@ -7,9 +7,10 @@ import math
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from image_classification.config import load_settings
+from image_classification.data.folds import assign_folds
 from image_classification.data.settings import (
     MIN_CLASSES,
     CrossValidationSettings,
@@ -146,15 +147,8 @@ def _test_fold(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rest, test) where test is fold ``fold`` of ``folds`` stratified folds: disjoint test sets across folds."""
     folds, fold = cross_validation.folds, cross_validation.fold
-    smallest = int(selected["label"].value_counts().min())
-    if smallest < folds:
-        raise ValueError(
-            f"split.cross_validation.folds={folds} needs at least {folds} images in every class; the smallest has "
-            f"{smallest}. Lower folds or select larger classes (split.selection)."
-        )
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    rest_index, test_index = list(splitter.split(selected, selected["label"]))[fold]
-    return selected.iloc[rest_index], selected.iloc[test_index]
+    test = assign_folds(selected["label"], folds, seed, setting="split.cross_validation.folds") == fold
+    return selected[~test], selected[test]
 
 
 def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
