@@ -6,7 +6,6 @@ so a reader finds the same columns with 300 test images instead of 60; the fold 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,6 @@ from image_classification.reporting.interpretation import (
 from image_classification.reporting.render import render_html, render_markdown
 from image_classification.reporting.sections import Bullets, Section, Table, report_sections
 from image_classification.reporting.settings import ReportSettings
-
-logger = logging.getLogger(__name__)
 
 STUDY_TITLE = "Image classification: the comparison over k folds"
 
@@ -57,7 +54,7 @@ def study_error_analysis(
     contenders = sorted(model for model in pooled if not model.startswith(f"{BASELINE_STRATEGY}."))
     best = max(contenders, key=lambda model: validation_accuracy(summaries.get(model)))
     rows = pooled_test_rows(study_folds["fold"].to_numpy())
-    images = np.asarray(study_images["images"][np.sort(rows)])[np.argsort(np.argsort(rows))]  # pooled order
+    images = np.asarray(study_images["images"][rows])  # the test rows in pooled order
     figure = plot_top_losses(
         images, pooled[best]["probabilities"], pooled[best]["labels"], class_names, n=TOP_LOSSES,
         title=f"{best}: top losses over all folds",
