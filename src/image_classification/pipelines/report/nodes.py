@@ -73,12 +73,13 @@ def _test_arrays(images_test: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_model(
-    model: keras.Model, images_test: dict, class_names: list[str], config: dict
+    model: Any, images_test: dict, class_names: list[str], config: dict
 ) -> dict:
     """Predict the test images with one model and score the predictions.
 
     Args:
-        model: Trained Keras model taking float32 images (0..255) and returning softmax probabilities.
+        model: Trained ``keras.Model`` taking float32 images (0..255) and returning softmax probabilities (typed
+            ``Any`` so that Kedro's parameter validator can read the signature without importing Keras).
         images_test: ``{"images": uint8 (N, H, W, 3), "labels": int (N,)}``.
         class_names: Class names; index i names class i.
         config: ``params:report``, read as ``ReportSettings`` (``batch_size``, ``bootstrap_samples``,
