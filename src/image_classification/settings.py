@@ -10,10 +10,10 @@ from image_classification.project.hooks import (
     CredentialsToEnvironmentHook,
     DistributionHook,
     ModelPlanHook,
+    RunChecksHook,
 )
 from image_classification.project.mlflow_runs import MlflowRunsHook
 from image_classification.project.mlflow_store_guard import MlflowStoreHook
-from image_classification.project.run_checks import RunChecksHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowRunsHook(), RunChecksHook(), DistributionHook(),

@@ -66,7 +66,7 @@ def test_jax_backend_gives_the_same_heatmaps_as_tensorflow(tmp_path):
     model.save(tmp_path / "model.keras")  # the same weights on both backends (their random generators differ)
     script = f"""
 import json, keras, numpy as np
-import image_classification.models
+import image_classification.models.custom_layers
 from image_classification.models.gradcam import gradcam_heatmaps
 model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
 images = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)

@@ -15,8 +15,8 @@ from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.pipelines.ingest.nodes import build_manifest
 from image_classification.pipelines.preprocess.nodes import build_image_arrays
 from image_classification.pipelines.split.nodes import split_dataset
+from image_classification.project.hooks import RunChecksHook
 from image_classification.project.run_checks import (
-    RunChecksHook,
     UnsupportedRunnerError,
     check_runner,
 )

@@ -30,8 +30,8 @@ from image_classification.pipelines.split.pipeline import create_pipeline as spl
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
 from image_classification.project import model_plan
 from image_classification.project.block_checks import base_blocks
+from image_classification.project.hooks import RunChecksHook
 from image_classification.project.run_checks import (
-    RunChecksHook,
     RunParametersError,
     RunScope,
     check_run_parameters,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from image_classification.config.strict import StrictSettings
 
@@ -55,6 +54,9 @@ def assign_folds(labels: pd.Series | np.ndarray, folds: int, seed: int, setting:
             f"{setting} or select larger classes (split.selection)."
         )
     assignment = np.zeros(len(labels), dtype=np.int64)
+    # Imported here: pipeline registration reads StudySettings and must not import scikit-learn (about 2 s).
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (_, test_rows) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
         assignment[test_rows] = fold
@@ -83,6 +85,8 @@ def fold_rows(
     if not 0 <= fold <= int(assignment.max()):
         raise ValueError(f"Fold {fold} does not exist: the images are assigned to folds 0..{int(assignment.max())}.")
     rest = np.flatnonzero(assignment != fold)
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
     train, val = train_test_split(rest, test_size=val_fraction, stratify=labels[rest], random_state=seed)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.flatnonzero(assignment == fold)}
 

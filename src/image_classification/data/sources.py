@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from image_classification.data.archives import (
     ArchiveLimits,
@@ -160,6 +159,8 @@ def _reusable(target: Path, origin: str, expected: str, **provenance: str) -> bo
 
 
 def _write_digits(target: Path) -> Path:
+    from sklearn.datasets import load_digits  # noqa: PLC0415 - scikit-learn only for this source (about 1.5 s)
+
     digits = load_digits()
     origin = "sklearn.datasets.load_digits"
     expected = str(len(digits.target))

@@ -11,8 +11,7 @@ from typing import Any
 import keras
 from kedro.io.core import DatasetError, get_filepath_str
 
-# Importing the models package registers the project's custom layers for deserialisation.
-import image_classification.models  # noqa: F401
+import image_classification.models.custom_layers  # noqa: F401 - registers the custom layers saved models hold
 from image_classification.datasets.atomic_file import AtomicFileDataset
 from image_classification.models.metadata import (
     METADATA_ENTRY,

@@ -107,7 +107,7 @@ class ImageClassifierModel(PythonModel):
     def load_context(self, context) -> None:
         import keras  # noqa: PLC0415
 
-        import image_classification.models  # noqa: F401, PLC0415 - registers the project's custom layers
+        import image_classification.models.custom_layers  # noqa: F401, PLC0415 - registers the project's custom layers
 
         self._model = keras.saving.load_model(context.artifacts["model"], compile=False)
         self._class_names = json.loads(Path(context.artifacts["class_names"]).read_text())

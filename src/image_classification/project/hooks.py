@@ -1,4 +1,5 @@
-"""Project hooks: make the model plan follow the session's parameters; export local credentials; distribute.
+"""Project hooks: make the model plan follow the session's parameters; check them; export local credentials;
+distribute.
 
 The MLflow hooks (parent and child runs, models, registry) are in ``mlflow_runs.py``.
 """
@@ -8,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
 
 from image_classification.project.model_plan import ModelPlan, use_model_plan
 
@@ -94,3 +97,27 @@ class DistributionHook:
         if self._context is not None:
             self._context.__exit__(None, None, None)
             self._context = None
+
+
+class RunChecksHook:
+    """Checks the parameters of the pipeline about to run before any node (and before the MLflow run) starts."""
+
+    def __init__(self) -> None:
+        self._parameters: dict[str, Any] | None = None
+        self._conf_source: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        # --params and --env applied; not context.params, which builds every pipeline first in Kedro 1.7
+        self._parameters = context.config_loader["parameters"]
+        self._conf_source = getattr(context.config_loader, "conf_source", None)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that the error would leave dangling
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        # Imported here: the checks read the backbones' specifications, which import Keras; registering the hooks
+        # (every kedro command) must not.
+        from image_classification.project.run_checks import check_runner, validate_run_parameters  # noqa: PLC0415
+
+        check_runner(run_params.get("runner"), pipeline)
+        parameters = self._parameters if self._parameters is not None else catalog.load("parameters")
+        validate_run_parameters(parameters, pipeline, self._conf_source)

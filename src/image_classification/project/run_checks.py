@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from image_classification.config import settings_from, unknown_keys
 from image_classification.data.resize import RESIZE_METHODS
 from image_classification.data.settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PreprocessSettings
-from image_classification.models.augmentation import AUGMENTATION_KEYS, build_augmentation
 from image_classification.project.block_checks import BLOCK_CHECKS, base_blocks, check_top_level
 from image_classification.project.model_checks import (
     MODEL_CHECKS,
@@ -156,6 +154,9 @@ def _check_preprocess(parameters: dict[str, Any], scope: RunScope) -> list[Param
     if preprocess.get("resize_method", "stretch") not in RESIZE_METHODS:
         method = preprocess.get("resize_method")
         problems.append(unknown("preprocess.resize_method", method, RESIZE_METHODS, "resize method"))
+    # Imported here: the augmentation layers need Keras, which a run that preprocesses nothing never loads.
+    from image_classification.models.augmentation import AUGMENTATION_KEYS, build_augmentation  # noqa: PLC0415
+
     augmentation = preprocess.get("augmentation")
     where = "preprocess.augmentation"
     misspelt = []
@@ -227,23 +228,3 @@ def validate_run_parameters(
     checked = [f"{strategy}.{name}" for strategy, names in scope.models.items() for name in names]
     logger.info("Run parameters checked (%s).", ", ".join(checked) or "no model trained")
     return scope
-
-
-class RunChecksHook:
-    """Checks the parameters of the pipeline about to run before any node (and before the MLflow run) starts."""
-
-    def __init__(self) -> None:
-        self._parameters: dict[str, Any] | None = None
-        self._conf_source: str | None = None
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        # --params and --env applied; not context.params, which builds every pipeline first in Kedro 1.7
-        self._parameters = context.config_loader["parameters"]
-        self._conf_source = getattr(context.config_loader, "conf_source", None)
-
-    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that the error would leave dangling
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
-        check_runner(run_params.get("runner"), pipeline)
-        parameters = self._parameters if self._parameters is not None else catalog.load("parameters")
-        validate_run_parameters(parameters, pipeline, self._conf_source)
