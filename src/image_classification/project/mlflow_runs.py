@@ -232,11 +232,7 @@ class MlflowRunsHook:
         import pandas as pd  # noqa: PLC0415
         from mlflow.models import Model  # noqa: PLC0415
 
-        from image_classification.models.serving import (  # noqa: PLC0415
-            ImageClassifierModel,
-            pinned_requirements,
-            serving_signature,
-        )
+        from image_classification.models import serving  # noqa: PLC0415
 
         dataset_name = f"{namespace}.model"
         if dataset_name not in catalog:
@@ -250,12 +246,12 @@ class MlflowRunsHook:
                 name="model",
                 flavor=_PYFUNC_WITHOUT_VALIDATION,
                 run_id=run_id,
-                python_model=ImageClassifierModel(),
+                python_model=str(Path(serving.__file__).with_name("serving_code.py")),  # models-from-code: not a pickle
                 artifacts={"model": keras_file, "class_names": str(class_names)},
                 model_config={key: spec[key] for key in ("image_size", "resize_method", "top_k")},
-                signature=serving_signature(min(spec["top_k"], len(spec["class_names"]))),
+                signature=serving.serving_signature(min(spec["top_k"], len(spec["class_names"]))),
                 input_example=pd.DataFrame({"image": [spec["input_example"]]}),
-                pip_requirements=pinned_requirements(),
+                pip_requirements=serving.pinned_requirements(),
                 validate_serving_input=False,  # loading each model again costs seconds; tests serve one
             )
         return info.model_uri
