@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
@@ -107,6 +108,15 @@ def test_head_trained_on_cached_features_drives_the_full_model(images: tuple[np.
     after = model.predict(pixels, verbose=0)
     assert not np.allclose(before, after)  # training the head changed the full model
     np.testing.assert_allclose(after, head.predict(features, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_feature_extraction_traces_one_graph_for_sets_of_any_size(caplog: pytest.LogCaptureFixture) -> None:
+    model = build_transfer_model("mobilenet_v1_075", (SIZE, SIZE, 3), 2, None)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for count in (7, 6, 5, 3, 2, 1):  # six different last batches, as train/val/test splits give
+            features = extract_features(model, np.zeros((count, SIZE, SIZE, 3), np.uint8), batch_size=4)
+            assert features.shape == (count, 768)
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
 
 
 def test_extract_features_rejects_images_of_another_size() -> None:

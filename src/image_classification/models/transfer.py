@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,6 +119,17 @@ def feature_extractor(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, features, name=f"{model.name}_features")
 
 
+#: One feature extractor per model: a new one per call would trace a new predict graph per call (TensorFlow warns
+#: about retracing when the train, validation and test sets are embedded in turn).
+_FEATURE_EXTRACTORS: weakref.WeakKeyDictionary[keras.Model, keras.Model] = weakref.WeakKeyDictionary()
+
+
+def _cached_feature_extractor(model: keras.Model) -> keras.Model:
+    if model not in _FEATURE_EXTRACTORS:
+        _FEATURE_EXTRACTORS[model] = feature_extractor(model)
+    return _FEATURE_EXTRACTORS[model]
+
+
 def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Pooled backbone features of ``images``, for training the head alone (feature-extraction mode).
 
@@ -129,17 +141,21 @@ def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 3
     Returns:
         float32 array (N, feature_dim).
     """
-    extractor = feature_extractor(model)
+    extractor = _cached_feature_extractor(model)
     expected = tuple(extractor.input_shape[1:])
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(f"Images must have shape (N, {', '.join(map(str, expected))}), got {images.shape}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     dim = int(extractor.output_shape[-1])
-    batches = [
-        np.asarray(extractor.predict_on_batch(images[start : start + batch_size].astype(np.float32)))
-        for start in range(0, len(images), batch_size)
-    ]
+    batches = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32)
+        rows = len(batch)
+        # The last batch is padded to the full size: one input shape, so the predict function is traced once
+        # (a short batch per split would retrace it, and TensorFlow warns). Inference mode: rows do not mix.
+        padding = np.zeros((batch_size - rows, *batch.shape[1:]), dtype=np.float32)
+        batches.append(np.asarray(extractor.predict_on_batch(np.concatenate([batch, padding])))[:rows])
     return np.concatenate(batches).astype(np.float32) if batches else np.zeros((0, dim), dtype=np.float32)
 
 
