@@ -1,8 +1,10 @@
-"""The import rule of docs/architecture.md, enforced: libraries below, Kedro wiring on top, arrows pointing down."""
+"""The import rule of docs/architecture.md, enforced: libraries below, Kedro wiring on top, arrows pointing down, and
+no import loop between modules."""
 
 from __future__ import annotations
 
 import ast
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,6 @@ LIBRARY_IMPORTS = {
     "reporting": {"config"},
     "datasets": {"config", "models"},
 }
-MAX_MODULE_LINES = 300
 
 
 def _modules() -> list[Path]:
@@ -46,6 +47,93 @@ def _imported(path: Path) -> list[list[str]]:
             continue
         names += [module.split(".")[1:] for module in modules if module.startswith("image_classification.")]
     return names
+
+
+def _dotted(path: Path, package: Path) -> str:
+    """``models/weights.py`` -> ``models.weights``; a package's ``__init__.py`` is the package: ``models``."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, at any depth (in functions and ``TYPE_CHECKING`` blocks too: a
+    lazy import is still a dependency). ``from <pkg> import <name>`` is the submodule ``<pkg>.<name>`` where one
+    exists, else ``<pkg>``'s ``__init__``; relative imports are resolved."""
+    paths = {_dotted(path, package): path for path in package.rglob("*.py") if "bundled" not in path.parts}
+
+    def module_of(dotted: str) -> str | None:
+        """``image_classification.a.b.SomeName`` -> ``a.b``, the longest prefix that is a module of the package."""
+        if dotted != package.name and not dotted.startswith(f"{package.name}."):
+            return None
+        parts = dotted.split(".")[1:]
+        while parts and ".".join(parts) not in paths:
+            parts.pop()
+        return ".".join(parts) if ".".join(parts) in paths else None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        # Only explicit imports make edges, not the implicit load of each parent package's __init__: a package
+        # re-exporting its submodules is then a loop only when one of them imports names from that __init__.
+        within = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        own_package = [package.name, *filter(None, within.split("."))]  # what ``from .`` names
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = own_package[: len(own_package) + 1 - node.level] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                for alias in node.names:
+                    submodule = f"{module}.{alias.name}"
+                    imported.add(submodule if module_of(submodule) == submodule.partition(".")[2] else module)
+        graph[name] = {target for module in imported if (target := module_of(module)) not in (None, name)}
+    return graph
+
+
+def import_loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component (Tarjan) of more than one module, as one shortest cycle per import edge
+    inside it, e.g. ``["a", "b", "a"]``; each cycle once."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[set[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while not component or node not in component:
+                component.add(stack.pop())
+            if len(component) > 1:
+                components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    cycles = {}
+    for component in components:
+        for start in sorted(component):
+            for target in sorted(graph[start] & component):  # the shortest way back from target to start
+                previous, queue = {target: target}, deque([target])
+                while start not in previous:
+                    current = queue.popleft()
+                    for following in sorted(graph[current] & component - previous.keys()):
+                        previous[following] = current
+                        queue.append(following)
+                path = [start]
+                while path[-1] != target:
+                    path.append(previous[path[-1]])
+                cycle = [start, *reversed(path)]  # start -> target -> ... -> start
+                first = cycle.index(min(cycle[:-1]))  # one rotation per cycle
+                cycles.setdefault(tuple(cycle[first:-1] + cycle[:first]), None)
+    return [[*cycle, cycle[0]] for cycle in cycles]
 
 
 def test_the_package_has_libraries_and_wiring_only() -> None:
@@ -92,13 +180,29 @@ def test_nodes_of_one_pipeline_never_import_another_pipeline() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_no_module_is_over_300_lines() -> None:
-    long = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in _modules()
-        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
-    }
-    assert not long, f"split these modules (over {MAX_MODULE_LINES} lines): {long}"
+def test_no_import_loops_between_modules() -> None:
+    def shown(module: str) -> str:  # models.weights -> models/weights.py; a package -> its __init__.py
+        folder = PACKAGE.joinpath(*filter(None, module.split(".")))
+        return str((folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")).relative_to(PACKAGE))
+
+    loops = [" -> ".join(map(shown, cycle)) for cycle in import_loops(import_graph())]
+    assert not loops, "import loops (move what both sides need to a module below them):\n" + "\n".join(loops)
+
+
+def test_the_loop_check_sees_lazy_relative_and_package_imports(tmp_path: Path) -> None:
+    """The checker itself, on a made-up package: a lazy import closing a loop, an ``__init__`` and its submodules."""
+    package = tmp_path / "image_classification"
+    (package / "lib").mkdir(parents=True)
+    (package / "lib" / "__init__.py").write_text("from .low import VALUE\n")
+    (package / "lib" / "low.py").write_text("VALUE = 1\n")
+    (package / "lib" / "a.py").write_text("from image_classification.lib import b\n")
+    (package / "lib" / "b.py").write_text("def f():\n    from image_classification.lib.a import g\n")
+    (package / "lib" / "c.py").write_text("from image_classification.lib import VALUE\n")
+    graph = import_graph(package)
+    assert graph == {"lib": {"lib.low"}, "lib.low": set(), "lib.a": {"lib.b"}, "lib.b": {"lib.a"}, "lib.c": {"lib"}}
+    assert import_loops(graph) == [["lib.a", "lib.b", "lib.a"]]
+    (package / "lib" / "low.py").write_text("from image_classification.lib import c\n")  # back into the __init__
+    assert sorted(import_loops(import_graph(package))) == [["lib", "lib.low", "lib.c", "lib"], ["lib.a", "lib.b", "lib.a"]]
 
 
 def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:

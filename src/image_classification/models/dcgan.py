@@ -11,7 +11,9 @@ Training augments real and generated images alike with DiffAugment (``batch_augm
 and keeps an exponential moving average of the generator's weights (``DCGAN.ema_generator``), the one sampled and
 scored.
 
-``DCGAN.train_step`` is the only backend-specific part (one small function per backend in ``gan_steps.py``).
+The model itself (``DCGAN``: its own ``compile`` with two optimizers, and ``fit``'s step, the only backend-specific
+part, one small function per backend) is in ``gan_steps.py``; this module holds the settings, the two networks'
+builders and ``compiled_dcgan``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from typing import Any, ClassVar
 import keras
 from keras import layers
 
-from image_classification.models import gan_steps
 from image_classification.models.batch_augment import DIFF_AUGMENT_POLICY
-from image_classification.models.gan_steps import discriminator_loss, generator_loss  # noqa: F401 - re-exported
+from image_classification.models.gan_steps import (  # noqa: F401 - re-exported: code imports them from here
+    DCGAN,
+    discriminator_loss,
+    generator_loss,
+)
 
 #: The generator starts from a 4x4 map and doubles it until it reaches ``image_size``.
 START_SIDE = 4
@@ -203,71 +208,6 @@ def build_discriminator(image_size: int, base_filters: int) -> keras.Model:
         x = layers.LeakyReLU(0.2)(_batch_norm()(x))
     logits = layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02))(layers.Flatten()(x))
     return keras.Model(images, logits, name="discriminator")
-
-
-class DCGAN(keras.Model):
-    """A generator and a discriminator trained against each other by ``fit(real_images_in_minus1_1)``.
-
-    Each step draws two noise batches from the model's own seed generator: one for a discriminator update (real
-    vs generated images), one for a generator update. With an augmentation ``policy``, every batch the
-    discriminator sees, real or generated, in either update, is DiffAugmented with parameters from the same seed
-    generator. ``fit`` logs ``generator_loss`` and ``discriminator_loss`` (epoch means). Calling the model
-    generates images with ``ema_generator``.
-
-    Two Adam optimizers: the generator's is the model's ``optimizer`` (what ``compile`` takes and ``fit`` steps
-    with); the discriminator's state is kept as the model's own non-trainable variables, so JAX's stateless
-    ``fit`` carries it from step to step as it does the BatchNorm statistics.
-
-    ``ema_generator`` (another build of the generator's architecture, given its weights here) does not train:
-    after each generator update every one of its weights (BatchNorm statistics included) moves to
-    ``ema_decay * ema + (1 - ema_decay) * trained``.
-    """
-
-    def __init__(
-        self,
-        generator: keras.Model,
-        discriminator: keras.Model,
-        ema_generator: keras.Model,
-        seed: int = 0,
-        policy: tuple[str, ...] = (),
-        ema_decay: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
-        self.ema_generator = ema_generator  # a second build, not clone_model: that imports TensorFlow under JAX
-        self.ema_generator.set_weights(generator.get_weights())
-        self.ema_generator.trainable = False
-        self.policy, self.ema_decay = tuple(policy), float(ema_decay)
-        self.latent_size = int(generator.input_shape[-1])
-        self.image_size = int(generator.output_shape[1])
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
-        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
-        self.discriminator_optimizer: keras.optimizers.Optimizer | None = None
-        self.built = True  # both networks are built: fit need not trace this model to build it
-
-    def compile(
-        self, generator_optimizer: keras.optimizers.Optimizer, discriminator_optimizer: keras.optimizers.Optimizer
-    ) -> None:
-        """Sets both optimizers (the generator's becomes ``self.optimizer``) and creates their state."""
-        generator_optimizer.build(self.generator.trainable_variables)
-        discriminator_optimizer.build(self.discriminator.trainable_variables)
-        super().compile(optimizer=generator_optimizer)
-        self.discriminator_optimizer = discriminator_optimizer
-        self.discriminator_optimizer_state = list(discriminator_optimizer.variables)  # tracked: non-trainable
-
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.generator_loss_tracker, self.discriminator_loss_tracker]
-
-    def call(self, noise: Any, training: bool = False) -> Any:
-        return self.ema_generator(noise, training=False)
-
-    def train_step(self, *args: Any) -> Any:
-        """``fit``'s step: ``(data)`` on TensorFlow, ``(state, data)`` on JAX (see ``gan_steps.py``)."""
-        return gan_steps.train_step(self, *args)
 
 
 def compiled_dcgan(settings: GanSettings) -> DCGAN:

@@ -1,6 +1,7 @@
-"""One DCGAN training step per Keras backend: the only place the GAN code names TensorFlow or JAX.
+"""The DCGAN model (``DCGAN``, a ``keras.Model`` with two optimizers) and its training step per Keras backend: the only
+place the GAN code names TensorFlow or JAX. Its networks, settings and ``compiled_dcgan`` are in ``dcgan.py``.
 
-Both do the same: a discriminator update on real images vs images generated from fresh noise, then a generator
+Both steps do the same: a discriminator update on real images vs images generated from fresh noise, then a generator
 update on more fresh noise, each with its own Adam, every batch the discriminator sees DiffAugmented (when the
 model has a policy) with its own random parameters; then the moving average of the generator's weights moves. TensorFlow records gradients with ``GradientTape`` and updates
 the variables in place; JAX's ``fit`` passes the model's state in and takes the new state back, so its step is a
@@ -11,15 +12,12 @@ pure function of ``stateless_call``, ``jax.value_and_grad`` and ``stateless_appl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 from keras import ops
 
 from image_classification.models.batch_augment import diff_augment, draw_diff_augment_parameters
-
-if TYPE_CHECKING:
-    from image_classification.models.dcgan import DCGAN
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 _binary_crossentropy = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -43,6 +41,72 @@ def ema_update(averages: Sequence[Any], values: Sequence[Any], decay: float) -> 
         ops.add(ops.multiply(average, decay), ops.multiply(ops.cast(value, average.dtype), 1.0 - decay))
         for average, value in zip(averages, values, strict=True)
     ]
+
+
+class DCGAN(keras.Model):
+    """A generator and a discriminator trained against each other by ``fit(real_images_in_minus1_1)``.
+
+    Each step draws two noise batches from the model's own seed generator: one for a discriminator update (real
+    vs generated images), one for a generator update. With an augmentation ``policy``, every batch the
+    discriminator sees, real or generated, in either update, is DiffAugmented with parameters from the same seed
+    generator. ``fit`` logs ``generator_loss`` and ``discriminator_loss`` (epoch means). Calling the model
+    generates images with ``ema_generator``.
+
+    Two Adam optimizers: the generator's is the model's ``optimizer`` (what ``compile`` takes and ``fit`` steps
+    with); the discriminator's state is kept as the model's own non-trainable variables, so JAX's stateless
+    ``fit`` carries it from step to step as it does the BatchNorm statistics.
+
+    ``ema_generator`` (another build of the generator's architecture, given its weights here) does not train:
+    after each generator update every one of its weights (BatchNorm statistics included) moves to
+    ``ema_decay * ema + (1 - ema_decay) * trained``.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        ema_generator: keras.Model,
+        seed: int = 0,
+        policy: tuple[str, ...] = (),
+        ema_decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = ema_generator  # a second build, not clone_model: that imports TensorFlow under JAX
+        self.ema_generator.set_weights(generator.get_weights())
+        self.ema_generator.trainable = False
+        self.policy, self.ema_decay = tuple(policy), float(ema_decay)
+        self.latent_size = int(generator.input_shape[-1])
+        self.image_size = int(generator.output_shape[1])
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.discriminator_optimizer: keras.optimizers.Optimizer | None = None
+        self.built = True  # both networks are built: fit need not trace this model to build it
+
+    def compile(
+        self, generator_optimizer: keras.optimizers.Optimizer, discriminator_optimizer: keras.optimizers.Optimizer
+    ) -> None:
+        """Sets both optimizers (the generator's becomes ``self.optimizer``) and creates their state."""
+        generator_optimizer.build(self.generator.trainable_variables)
+        discriminator_optimizer.build(self.discriminator.trainable_variables)
+        super().compile(optimizer=generator_optimizer)
+        self.discriminator_optimizer = discriminator_optimizer
+        self.discriminator_optimizer_state = list(discriminator_optimizer.variables)  # tracked: non-trainable
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.generator_loss_tracker, self.discriminator_loss_tracker]
+
+    def call(self, noise: Any, training: bool = False) -> Any:
+        return self.ema_generator(noise, training=False)
+
+    def train_step(self, *args: Any) -> Any:
+        """``fit``'s step: ``(data)`` on TensorFlow, ``(state, data)`` on JAX (the module's ``train_step``)."""
+        return train_step(self, *args)
+
 
 
 def _augmenter(gan: DCGAN, batch_size: Any) -> Any:

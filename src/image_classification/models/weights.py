@@ -16,15 +16,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import keras
 import numpy as np
 
 from image_classification.data.archives import file_sha256
-
-if TYPE_CHECKING:
-    from image_classification.models.backbones import BackboneSpec
 
 #: ``weights`` values that mean random initialisation.
 RANDOM_WEIGHTS = (None, "random")
@@ -54,6 +51,19 @@ class BundledWeights:
 
     file_name: str
     sha256: str
+
+
+class ImagenetWeightsSource(Protocol):
+    """Where one backbone's no-top ImageNet weights come from: what this module reads of a ``BackboneSpec``."""
+
+    @property
+    def keras_weights_file(self) -> str: ...  # the file's name in Keras's cache
+    @property
+    def weights_url(self) -> str: ...  # where Keras downloads it from
+    @property
+    def weights_hash(self) -> str | None: ...  # the hash Keras checks a download against
+    @property
+    def bundled_weights(self) -> BundledWeights | None: ...  # the copy shipped with the package, if any
 
 
 def keras_cache_dirs() -> list[Path]:
@@ -87,7 +97,7 @@ def verified_bundled_file(bundled: BundledWeights) -> Path | None:
     return path
 
 
-def local_imagenet_weights_file(spec: BackboneSpec) -> Path | None:
+def local_imagenet_weights_file(spec: ImagenetWeightsSource) -> Path | None:
     """The ImageNet weights file of ``spec`` available without network (bundled, else Keras's cache), or None.
 
     Raises:
@@ -103,7 +113,7 @@ def local_imagenet_weights_file(spec: BackboneSpec) -> Path | None:
     return None
 
 
-def imagenet_weights_file(name: str, spec: BackboneSpec) -> Path:
+def imagenet_weights_file(name: str, spec: ImagenetWeightsSource) -> Path:
     """The ImageNet weights file of backbone ``name``: bundled, Keras's cache, else downloaded by Keras.
 
     Raises:
@@ -139,7 +149,7 @@ def imagenet_weights_file(name: str, spec: BackboneSpec) -> Path:
         ) from error
 
 
-def weights_file(name: str, spec: BackboneSpec, weights: str | os.PathLike | None) -> Path | None:
+def weights_file(name: str, spec: ImagenetWeightsSource, weights: str | os.PathLike | None) -> Path | None:
     """The weights file backbone ``name`` will load, or None for random initialisation.
 
     Args:

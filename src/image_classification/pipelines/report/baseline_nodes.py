@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
-from image_classification.pipelines.report.nodes import _test_arrays
+from image_classification.pipelines.report.inputs import images_and_labels
 from image_classification.reporting.metrics import classification_metrics
 from image_classification.reporting.settings import ReportSettings
 
@@ -36,7 +36,7 @@ def evaluate_linear_probe(
     from image_classification.models.transfer import extract_features  # noqa: PLC0415 - loads Keras
 
     settings = ReportSettings.from_config(config)
-    images, labels = _test_arrays(images_test)
+    images, labels = images_and_labels(images_test)
     started = time.perf_counter()
     features = extract_features(transfer_model, np.asarray(images), settings.batch_size)
     known = probe.predict_proba(features)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from image_classification.pipelines.report.nodes import _by_kind, _test_arrays
+from image_classification.pipelines.report.inputs import by_kind, images_and_labels
 from image_classification.reporting.comparison import validation_accuracy
 from image_classification.reporting.gradcam_figure import gradcam_figure, pick_examples
 from image_classification.reporting.settings import ReportSettings
@@ -41,9 +41,9 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
     from image_classification.models.gradcam import gradcam_heatmaps  # noqa: PLC0415 - loads Keras
 
     settings = ReportSettings.from_config(config)
-    models, summaries, evaluations = _by_kind(per_model, "model", "training_summary", "evaluation")
+    models, summaries, evaluations = by_kind(per_model, "model", "training_summary", "evaluation")
     best = max(sorted(models), key=lambda name: validation_accuracy(summaries[name]))
-    images, _ = _test_arrays(images_test)
+    images, _ = images_and_labels(images_test)
     evaluation = evaluations[best]
     labels, predictions = np.asarray(evaluation["labels"]), np.asarray(evaluation["predictions"])
     indices = pick_examples(labels, predictions, per_kind=math.ceil(settings.gradcam_images / 2))
@@ -64,7 +64,7 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
 
 def plot_gradcam(gradcam: dict, images_test: dict, class_names: list[str]) -> Figure:
     """The Grad-CAM figure of ``explain_best_model``'s output."""
-    images, _ = _test_arrays(images_test)
+    images, _ = images_and_labels(images_test)
     return gradcam_figure(
         np.asarray(images[gradcam["indices"]]),
         gradcam["heatmaps"],

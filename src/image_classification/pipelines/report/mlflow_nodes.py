@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from image_classification.pipelines.report.nodes import _test_arrays
+from image_classification.pipelines.report.inputs import images_and_labels
 
 #: ``evaluate_model`` metric -> the name every model's MLflow child run gives it, so the Compare view lines them up.
 _RUN_METRICS = {
@@ -40,7 +40,7 @@ def test_split_fingerprint(images_test: dict, class_names: list[str]) -> str:
     Child runs and registered models carry it, so accuracies are compared only between models scored on the same
     images (``project/mlflow_registry.py``).
     """
-    images, labels = _test_arrays(images_test)
+    images, labels = images_and_labels(images_test)
     digest = hashlib.sha256()
     for part in (np.ascontiguousarray(images), np.ascontiguousarray(labels), "\n".join(class_names).encode()):
         # The bytes in place (a memory-mapped split is read from disk, never copied whole into memory).

@@ -1,10 +1,8 @@
 """Nodes of the report pipeline.
 
 Per model namespace: ``evaluate_model`` and ``per_class_report`` (plus figure nodes built in ``pipeline.py``).
-Across models: the number of models is only known when the pipeline is built, so the cross-model nodes take their
-per-model datasets as keyword arguments (``**per_model``) named after the datasets: ``per_model_inputs`` builds the
-Kedro dict inputs ``{"<namespace>.<kind>": "<namespace>.<kind>"}`` and ``_by_kind`` regroups the loaded values into
-``{namespace: value}`` dicts, one per kind, before the plain functions from ``image_classification.reporting`` run.
+Across models: the cross-model nodes take every model's datasets as keyword arguments (``**per_model``), built by
+``inputs.per_model_inputs`` and regrouped by ``inputs.by_kind``.
 """
 
 from __future__ import annotations
@@ -17,6 +15,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from image_classification.pipelines.report.explain_nodes import plot_gradcam
+from image_classification.pipelines.report.inputs import (
+    by_kind,
+    images_and_labels,
+    per_model_inputs,
+)
 from image_classification.reporting.comparison import (
     compare_models,
     compare_strategies,
@@ -55,23 +59,6 @@ __all__ = [
 
 
 
-def _test_arrays(images_test: dict) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(images_test, dict) or not {"images", "labels"} <= set(images_test):
-        raise ValueError(
-            "images_test must be the preprocess pipeline's dict {'images': uint8 (N, H, W, 3), 'labels': (N,)}; "
-            "re-run `kedro run --pipeline preprocess`."
-        )
-    images, labels = (
-        np.asarray(images_test["images"]),
-        np.asarray(images_test["labels"]).astype(np.int64),
-    )
-    if images.shape[0] == 0:
-        raise ValueError(
-            "images_test is empty: the test split has no images. Check parameters_split.yml."
-        )
-    return images, labels
-
-
 def evaluate_model(
     model: Any, images_test: dict, class_names: list[str], config: dict
 ) -> dict:
@@ -95,7 +82,7 @@ def evaluate_model(
     from image_classification.models.metadata import check_evaluation_inputs
 
     settings = ReportSettings.from_config(config)
-    images, labels = _test_arrays(images_test)
+    images, labels = images_and_labels(images_test)
     check_evaluation_inputs(model, class_names, images.shape)  # the model's own class names and input size
     batch_size = settings.batch_size
     # Warm-up: the first call traces/compiles the model, which is not inference speed.
@@ -165,28 +152,6 @@ def plot_predictions(
     )
 
 
-def per_model_inputs(model_names: list[str], *kinds: str) -> dict[str, str]:
-    """Kedro dict inputs for the datasets ``<namespace>.<kind>``, each passed as the keyword argument of its name.
-
-    ``per_model_inputs(["a.x", "b.y"], "evaluation")`` -> ``{"a.x.evaluation": "a.x.evaluation", "b.y.evaluation":
-    "b.y.evaluation"}``; models keep the given order within each kind.
-    """
-    return {f"{model}.{kind}": f"{model}.{kind}" for kind in kinds for model in model_names}
-
-
-def _by_kind(per_model: dict[str, Any], *kinds: str) -> list[dict[str, Any]]:
-    """Inverse of ``per_model_inputs``: one ``{namespace: value}`` dict per kind, in the order of ``kinds``."""
-    grouped: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
-    for dataset, value in per_model.items():
-        namespace, _, kind = dataset.rpartition(".")
-        if kind not in grouped or not namespace:
-            raise ValueError(
-                f"Unexpected report input '{dataset}': expected <namespace>.<kind> with kind one of {list(kinds)}."
-            )
-        grouped[kind][namespace] = value
-    return list(grouped.values())
-
-
 def _text_settings(config: dict) -> dict[str, Any]:
     """``params:report`` values the report's text quotes."""
     settings = ReportSettings.from_config(config)
@@ -198,7 +163,7 @@ def _text_settings(config: dict) -> dict[str, Any]:
 
 def compare_models_node(**per_model: dict) -> pd.DataFrame:
     """``compare_models`` on ``per_model_inputs(names, "evaluation", "training_summary")``."""
-    evaluations, summaries = _by_kind(per_model, "evaluation", "training_summary")
+    evaluations, summaries = by_kind(per_model, "evaluation", "training_summary")
     comparison = compare_models(evaluations, summaries)
     best = comparison.iloc[0]
     logger.info(
@@ -213,7 +178,7 @@ def compare_models_node(**per_model: dict) -> pd.DataFrame:
 def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
     """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation",
     "training_summary")`` (the summaries' validation accuracy picks each strategy's best model)."""
-    evaluations, summaries = _by_kind(per_model, "evaluation", "training_summary")
+    evaluations, summaries = by_kind(per_model, "evaluation", "training_summary")
     return compare_strategies(evaluations, summaries, alpha=ReportSettings.from_config(config).alpha)
 
 
@@ -225,7 +190,7 @@ def report_markdown_node(
     **per_model: pd.DataFrame,
 ) -> str:
     """The Markdown report; ``per_model``: ``per_model_inputs(names, "classification_report")``."""
-    (reports,) = _by_kind(per_model, "classification_report")
+    (reports,) = by_kind(per_model, "classification_report")
     return render_markdown(
         report_sections(comparison, strategy_tests, reports, error_analysis=error_analysis, **_text_settings(config))
     )
@@ -271,7 +236,7 @@ def report_html_node(
 
     Figure datasets are write-only, so the figures are drawn again here from the evaluations and histories.
     """
-    evaluations, histories, reports = _by_kind(
+    evaluations, histories, reports = by_kind(
         per_model, "evaluation", "history", "classification_report"
     )
     figures = report_figures(
@@ -283,8 +248,6 @@ def report_html_node(
         grid_images=ReportSettings.from_config(config).grid_images,
     )
     if gradcam is not None and len(gradcam["indices"]):
-        from image_classification.pipelines.report.explain_nodes import plot_gradcam  # noqa: PLC0415 - no cycle
-
         figures[f"{gradcam['model']}: Grad-CAM of right and wrong test predictions"] = plot_gradcam(
             gradcam, images_test, class_names
         )
