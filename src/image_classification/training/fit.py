@@ -28,6 +28,7 @@ from image_classification.training.checkpoints import (
 )
 from image_classification.training.compile import compile_model
 from image_classification.training.distribution import distribution_callbacks
+from image_classification.training.progress import EpochProgress
 from image_classification.training.settings import (
     TrainingSettings,
     check_training_blocks,
@@ -195,14 +196,15 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
     with claim as folder:
         state, built_in = _callbacks(settings, folder)
         balanced = settings.class_weight == "balanced"
+        progress = [EpochProgress()] if settings.verbose == 1 else []
         start = time.perf_counter()
         result = model.fit(
             train_batches,
             validation_data=ArrayBatches(val["images"], val["labels"], num_classes, settings.batch_size),
             epochs=settings.epochs,
             class_weight=balanced_class_weights(np.asarray(train["labels"])) if balanced else None,
-            callbacks=[*built_in, *distribution_callbacks(), *callbacks],
-            verbose=settings.verbose,
+            callbacks=[*built_in, *distribution_callbacks(), *callbacks, *progress],
+            verbose=2 if settings.verbose == 2 else 0,  # noqa: PLR2004 - Keras's line per epoch; 1 is our own line
         )
         train_time = state.restored_seconds + time.perf_counter() - start
         model._initial_epoch = None  # noqa: SLF001 - set by BackupAndRestore; would make a later fit skip epochs
@@ -224,10 +226,6 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
         "total_params": int(model.count_params()),
         "validation_accuracy": restored_epoch_accuracy(history) if settings.restore_best_epoch else last_accuracy(history),
     }
-    best = max(history.get("val_accuracy", [float("nan")]))
-    logger.info(
-        "Trained %s: %d epochs, best val_accuracy %.4f, %.1f s.", model.name, summary["epochs_run"], best, train_time
-    )
     return model, history, summary
 
 
@@ -273,6 +271,12 @@ def train_model(  # noqa: PLR0913 - the data, the settings blocks and the model'
         fit_on or model, train, val, settings, checkpoint, callbacks=callbacks, class_names=class_names,
         identity=identity, learning_rate_multipliers=learning_rate_multipliers, mixing_factory=mixing_factory,
     )
+    accuracy = summary["validation_accuracy"]
+    logger.info(
+        "Trained %s: %d epochs in %.1f s, validation accuracy %s (%s).", namespace, summary["epochs_run"],
+        summary["train_time_s"], "n/a" if accuracy is None else f"{accuracy:.4f}",
+        "best epoch" if settings.restore_best_epoch else "last epoch",
+    )  # fmt: skip
     summary.update(
         strategy=strategy,
         model_name=model_name,

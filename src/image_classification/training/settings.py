@@ -51,7 +51,7 @@ class TrainingSettings:
             ``reduce_lr_factor``; null disables it (required with ``cosine``, whose rate is set by the schedule).
         reduce_lr_factor: See ``reduce_lr_patience``.
         seed: Seeds Python, NumPy and the backend, and the batch order.
-        verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch).
+        verbose: Progress output: 0 none, 1 one line per model (``training.progress``), 2 Keras's line per epoch.
         checkpoint_root: Folder for each model's best checkpoint and resume state; null keeps none.
         mixed_precision: Build the model with 16-bit compute and float32 variables (``training.precision``):
             ``mixed_float16`` with loss scaling on a GPU, ``mixed_bfloat16`` on CPU; the output stays float32.
