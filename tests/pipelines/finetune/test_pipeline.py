@@ -97,6 +97,7 @@ def test_fine_tuning_trains_the_top_of_the_backbone_only() -> None:
         assert summary["strategy"] == "finetune" and summary["model_name"] == name
         assert summary["unfreeze_from"] == start and summary["lr_schedule"] == "cosine"
         assert summary["epochs_run"] == 2 and summary["image_size"] == SIZE
+        assert 0.0 <= summary["start_validation_accuracy"] <= 1.0  # the transfer model's, before any epoch
         assert set(history) == HISTORY_KEYS and all(len(values) == 2 for values in history.values())
         # Warmup over the first epoch to the configured rate, then cosine decay to min_lr_ratio of it.
         assert history["learning_rate"] == [pytest.approx(1e-3), pytest.approx(1e-4)]

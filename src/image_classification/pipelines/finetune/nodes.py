@@ -81,6 +81,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     head = load_settings(TransferModelSettings, transfer_settings, f"transfer.models.{model_name}").head
     if transfer_features is not None and head_fit(head) == "lbfgs":
         refit_linear_head_on_training_split(transfer_model, transfer_features, LinearProbeSettings.read(linear_probe))
+    start_accuracy = _validation_accuracy(transfer_model, images_val)
     model = unfreeze_model(transfer_model, start)
     multipliers = (
         None if settings.layer_decay is None else block_learning_rate_multipliers(model, settings.layer_decay, backbone)
@@ -90,9 +91,19 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         learning_rate_multipliers=multipliers, mixing_factory=batch_mixer,
     )  # fmt: skip
     summary["unfreeze_from"] = start
+    # Where fine-tuning started from: its first epochs should not fall far below it (a wrecked start).
+    summary["start_validation_accuracy"] = start_accuracy
     summary["layer_decay"] = settings.layer_decay
     attach_metadata(model, training_metadata(model, class_names, namespace, summary["data_fingerprint"]))
     return model, history, summary
+
+
+def _validation_accuracy(model: keras.Model, images_val: dict[str, np.ndarray]) -> float:
+    """Accuracy of ``model`` on the validation bundle, as Keras's ``val_accuracy`` counts it."""
+    from image_classification.models.inference import predict_proba  # noqa: PLC0415 - Keras, at run time only
+
+    predicted = predict_proba(model, images_val["images"]).argmax(axis=1)
+    return float(np.mean(predicted == np.asarray(images_val["labels"])))
 
 
 def refit_linear_head_on_training_split(
