@@ -132,15 +132,18 @@ def comparison_pairs(models: list[str], summaries: dict[str, dict]) -> list[tupl
     * ``head vs probe``: each transfer model against the linear probe of its backbone.
     """
     best = best_model_per_strategy({model: summaries.get(model) or {} for model in models})
-    pairs = [("strategies", best[a], best[b]) for a, b in combinations(best, 2)]
     present = set(models)
+    specific = []
     for model in sorted(models):
         strategy, _, name = model.partition(".")
         if strategy == "finetune" and f"transfer.{name}" in present:
-            pairs.append(("fine-tune vs transfer", model, f"transfer.{name}"))
+            specific.append(("fine-tune vs transfer", model, f"transfer.{name}"))
         if strategy == "transfer" and f"{BASELINE_STRATEGY}.linear_probe.{name}" in present:
-            pairs.append(("head vs probe", model, f"{BASELINE_STRATEGY}.linear_probe.{name}"))
-    return pairs
+            specific.append(("head vs probe", model, f"{BASELINE_STRATEGY}.linear_probe.{name}"))
+    # A pair is tested once: when the best fine-tuned and transfer models share a backbone, it is that pair
+    tested = {frozenset(pair[1:]) for pair in specific}
+    strategies = [("strategies", best[a], best[b]) for a, b in combinations(best, 2)]
+    return [pair for pair in strategies if frozenset(pair[1:]) not in tested] + specific
 
 
 def _check_same_test_set(evaluations: dict[str, dict]) -> None:
