@@ -125,7 +125,8 @@ def test_the_copying_check_compares_generated_and_test_images_with_the_training_
 
 
 def test_sample_grids_are_capped_and_keep_the_last_epoch() -> None:
-    from image_classification.pipelines.gan.nodes import MAX_SAMPLE_GRIDS, SampleGrids
+    from image_classification.pipelines.gan.nodes import MAX_SAMPLE_GRIDS
+    from image_classification.pipelines.gan.sample_grids import SampleGrids
 
     class Model:  # SampleGrids needs only the generator it samples
         ema_generator = staticmethod(lambda noise, training: np.zeros((len(noise), 2, 2, 3), "float32"))
