@@ -4,12 +4,17 @@ no import loop between modules."""
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from collections import deque
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "image_classification"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "image_classification"
 LIBRARIES = ("config", "data", "models", "training", "reporting", "datasets")
 WIRING = ("pipelines", "project", "settings", "pipeline_registry", "__main__")
 # What each library may import from the others (besides itself); anything else is an arrow pointing up or sideways.
@@ -210,3 +215,75 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "bad.py"
     module.write_text("from image_classification.pipelines.report import nodes\nimport image_classification.project\n")
     assert _imported(module) == [["pipelines", "report"], ["project"]]
+
+
+#: What registering the pipelines must not import (issue 22: ``kedro registry list`` and ``kedro run --pipelines
+#: split`` start in seconds). mlflow is left out: kedro-mlflow's plugin imports it in every ``kedro`` command.
+HEAVY_MODULES = ("keras", "tensorflow", "jax", "sklearn", "scipy", "matplotlib.pyplot")
+#: Imported by mlflow itself (``mlflow.models``), which ``train_and_serve`` needs for its ``PipelineML`` signature.
+MLFLOW_DEPENDENCIES = ("scipy",)
+# Run in a fresh interpreter: bootstrap the project, register every pipeline, import the settings (hooks), then
+# report which heavy modules are loaded (and whether mlflow imported them) and which node signatures
+# ``typing.get_type_hints`` (what Kedro's validator calls) cannot resolve.
+_REGISTER_AND_REPORT = """
+import builtins, json, sys, traceback, typing
+from pathlib import Path
+
+heavy, importers, original_import = %r, {}, builtins.__import__
+
+def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+    module = name if name == "matplotlib.pyplot" else name.split(".")[0]
+    if level == 0 and module in heavy and module not in sys.modules and module not in importers:
+        importers[module] = [frame.filename for frame in traceback.extract_stack()[:-1]]
+    return original_import(name, globals, locals, fromlist, level)
+
+builtins.__import__ = recording_import
+from kedro.framework.startup import bootstrap_project
+
+bootstrap_project(Path(sys.argv[1]))
+from image_classification.pipeline_registry import register_pipelines
+import image_classification.settings
+
+pipelines = register_pipelines()
+unresolved = []
+for name, pipeline in pipelines.items():
+    for node in pipeline.nodes:
+        try:
+            typing.get_type_hints(node.func)
+        except Exception as error:
+            unresolved.append(f"{name}: {node.name} ({node.func}): {error!r}")
+loaded = {
+    module: any("/mlflow/" in filename for filename in importers.get(module, []))
+    for module in heavy if module in sys.modules
+}
+print(json.dumps({"pipelines": sorted(pipelines), "loaded": loaded, "unresolved": unresolved}))
+"""
+
+
+@pytest.fixture(scope="module")
+def light_registration() -> dict:
+    """What a fresh process holds after registering every pipeline (``kedro registry list`` does the same)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", _REGISTER_AND_REPORT % (HEAVY_MODULES,), str(ROOT)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_registering_the_pipelines_imports_no_keras_scikit_learn_scipy_or_pyplot(light_registration: dict) -> None:
+    """Heavy libraries load inside the nodes that use them, so listing or starting a pipeline takes seconds."""
+    assert {"__default__", "split", "transfer", "report"} <= set(light_registration["pipelines"])
+    wrong = {
+        module: "imported by mlflow" if by_mlflow else "imported by the project"
+        for module, by_mlflow in light_registration["loaded"].items()
+        if not (by_mlflow and module in MLFLOW_DEPENDENCIES)
+    }
+    assert not wrong, f"registering the pipelines imported {wrong}: import them inside the node functions"
+
+
+def test_every_node_signature_resolves_without_heavy_imports(light_registration: dict) -> None:
+    """Kedro's validator calls ``typing.get_type_hints`` on each node function: a Keras type it cannot resolve
+    (imported only under ``TYPE_CHECKING``) makes a warning per node; Keras objects travel as ``Any``."""
+    assert not light_registration["unresolved"], "\n".join(light_registration["unresolved"])

@@ -20,6 +20,8 @@ from kedro.framework import project
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from image_classification.project.model_plan import reading_conf_once
+
 NOT_IN_DEFAULT = frozenset({"__default__", "predict", "train_and_serve", "gan", "study", "baseline"})
 
 
@@ -33,7 +35,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     check_requested_pipelines(getattr(project.pipelines, "_requested_pipelines", None))
-    pipelines = find_pipelines(raise_errors=True)
+    with reading_conf_once():  # outside a session, conf/ is read once, not once per pipeline
+        pipelines = find_pipelines(raise_errors=True)
     pipelines["__default__"] = sum(
         (pipeline for name, pipeline in pipelines.items() if name not in NOT_IN_DEFAULT), Pipeline([])
     )

@@ -1,20 +1,32 @@
 """Custom Kedro datasets: Keras models, NumPy array bundles, arrays larger than memory (memory-mapped) and the
 kedro-datasets file types the catalogs use, all versioned and written atomically (``atomic_writes``); the CSV one
-also neutralises spreadsheet formulas."""
+also neutralises spreadsheet formulas.
 
-from image_classification.datasets.array_chunks import ArrayChunks
-from image_classification.datasets.csv_file import AtomicCSVDataset
-from image_classification.datasets.kedro_files import (
-    AtomicImageDataset,
-    AtomicJSONDataset,
-    AtomicMatplotlibDataset,
-    AtomicParquetDataset,
-    AtomicPickleDataset,
-    AtomicTextDataset,
-)
-from image_classification.datasets.keras_model import KerasModelDataset, SharedKerasModelDataset
-from image_classification.datasets.memmap_arrays import MemmapArraysDataset
-from image_classification.datasets.numpy_arrays import NumpyArraysDataset
+Each class is imported from its module when first used (``image_classification.datasets.KerasModelDataset`` in the
+catalog, ``from image_classification.datasets import ArrayChunks`` in a node), so importing the package starts no
+Keras backend and no matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Class name -> the module of this package that defines it (PEP 562: imported on first use).
+_MODULES = {
+    "ArrayChunks": "array_chunks",
+    "AtomicCSVDataset": "csv_file",
+    "AtomicImageDataset": "kedro_files",
+    "AtomicJSONDataset": "kedro_files",
+    "AtomicMatplotlibDataset": "kedro_files",
+    "AtomicParquetDataset": "kedro_files",
+    "AtomicPickleDataset": "kedro_files",
+    "AtomicTextDataset": "kedro_files",
+    "KerasModelDataset": "keras_model",
+    "MemmapArraysDataset": "memmap_arrays",
+    "NumpyArraysDataset": "numpy_arrays",
+    "SharedKerasModelDataset": "keras_model",
+}
 
 __all__ = [
     "ArrayChunks",
@@ -30,3 +42,15 @@ __all__ = [
     "NumpyArraysDataset",
     "SharedKerasModelDataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})

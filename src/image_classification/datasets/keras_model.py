@@ -1,4 +1,8 @@
-"""A Keras 3 model stored in the native ``.keras`` format, backend-neutral (no TensorFlow needed)."""
+"""A Keras 3 model stored in the native ``.keras`` format, backend-neutral (no TensorFlow needed).
+
+Keras is imported when a model is saved or loaded, not when the dataset is created: kedro-mlflow builds every
+dataset of the catalog when a run starts, so ``kedro run --pipelines split`` would otherwise start a Keras backend.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import logging
 import os
 import tempfile
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 from kedro.io.core import DatasetError, get_filepath_str
 
-import image_classification.models.custom_layers  # noqa: F401 - registers the custom layers saved models hold
 from image_classification.datasets.atomic_file import AtomicFileDataset
 from image_classification.models.metadata import (
     METADATA_ENTRY,
@@ -20,6 +22,9 @@ from image_classification.models.metadata import (
     model_metadata,
     set_model_source,
 )
+
+if TYPE_CHECKING:  # only for annotations (no node is typed with this module)
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +65,11 @@ class KerasModelDataset(AtomicFileDataset):
             path = os.path.join(directory, "model.keras")
             with open(path, "wb") as stream:
                 stream.write(payload)
+            # Imported here: building the dataset (kedro-mlflow builds them all) must not start a Keras backend.
+            import keras  # noqa: PLC0415
+
+            import image_classification.models.custom_layers  # noqa: F401, PLC0415 - registers the custom layers
+
             try:
                 model = keras.saving.load_model(path, **self._load_args)
             except Exception as error:  # a truncated .keras zip: Keras says "File not found: <this tmp>/model.keras"

@@ -26,8 +26,8 @@ from typing import Any
 import keras
 from keras import ops
 
-#: The transforms of DiffAugment's policy for data sets of about 100 images, in the order they are applied.
-DIFF_AUGMENT_POLICY = ("color", "translation", "cutout")
+from image_classification.models.gan_settings import DIFF_AUGMENT_POLICY
+
 #: Largest shift, as a share of the side (DiffAugment's default).
 TRANSLATION_RATIO = 0.125
 #: Side of the cut-out square, as a share of the side (DiffAugment's default).

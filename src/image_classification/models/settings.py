@@ -58,6 +58,10 @@ class ScratchModelSettings:
              f"from 1 to {MAX_IMAGE_SIZE} pixels, or null"),
         ]
 
+#: How a transfer model's head is trained (its ``mode``): on embeddings cached once, or on images through the frozen
+#: backbone.
+MODES = ("feature_extraction", "end_to_end")
+
 
 @dataclass(frozen=True)
 class TransferModelSettings:

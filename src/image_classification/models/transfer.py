@@ -28,8 +28,6 @@ from image_classification.models.backbones import (
 from image_classification.models.heads import build_head
 from image_classification.models.preprocessing import BackbonePreprocessing
 
-# How a transfer model's head is trained: on embeddings cached once, or on images through the frozen backbone.
-MODES = ("feature_extraction", "end_to_end")
 POOLING_LAYERS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
 _REQUIRED_LAYERS = ("preprocessing", "backbone", "pooling", "head")
 # The first layer of each block, per backbone, for ``unfreeze_blocks`` (Keras's own layer names).

@@ -33,7 +33,7 @@ from image_classification.models.predict_settings import PredictSettings
 from image_classification.project.model_checks import ParameterProblem, unknown
 from image_classification.project.model_plan import STRATEGIES, ModelPlan
 from image_classification.reporting.settings import RegistrySettings, ReportSettings
-from image_classification.training.distribution import DistributionSettings
+from image_classification.training.settings import DistributionSettings
 
 
 def read_block(cls: type, block: Any, where: str) -> tuple[Any, list[ParameterProblem]]:

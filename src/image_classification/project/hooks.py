@@ -79,9 +79,11 @@ class DistributionHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        from image_classification.training.distribution import distribute
-
         settings = catalog.load("params:distribution") if "params:distribution" in catalog else None
+        if (settings or {}).get("strategy") is None:  # one device: nothing to enter, and no Keras to import
+            return
+        from image_classification.training.distribution import distribute  # noqa: PLC0415
+
         self._context = distribute(settings)
         self._context.__enter__()
 

@@ -3,6 +3,7 @@
 Each check returns the problems it finds as ``ParameterProblem``s naming the parameter, the value and the fix. A
 model's block is read by its settings class (``image_classification.models.settings``): unknown keys (with a "did
 you mean") and badly typed values are reported by that one mechanism, the rest is checked against the registries.
+The registries import Keras: each check imports them when it runs, so a run that trains no model never loads Keras.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from typing import Any, ClassVar
 
 from image_classification.config import settings_from, unknown_keys
 from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
-from image_classification.models import backbones, heads, scratch
-from image_classification.models.settings import MODEL_SETTINGS
-from image_classification.models.transfer import MODES, POOLING_LAYERS, unfreeze_point
-from image_classification.models.weights import local_imagenet_weights_file
+from image_classification.models.settings import MODEL_SETTINGS, MODES
 from image_classification.project.model_plan import model_image_size, valid_image_size
 from image_classification.training import check_training_blocks, training_block_names
 
@@ -130,6 +128,8 @@ def too_small(
 
 
 def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    from image_classification.models import scratch  # noqa: PLC0415 - imports Keras: see the module docstring
+
     settings, problems = _read_model(parameters, "scratch", name)
     where = f"scratch.models.{name}"
     architecture = settings.architecture_of(name)
@@ -156,6 +156,9 @@ def _check_scratch(parameters: dict[str, Any], name: str, image_size: int | None
 
 
 def _imagenet_file_note(backbone: str, where: str) -> None:
+    from image_classification.models import backbones  # noqa: PLC0415 - imports Keras: see the module docstring
+    from image_classification.models.weights import local_imagenet_weights_file  # noqa: PLC0415
+
     spec = backbones.BACKBONES[backbone]
     if local_imagenet_weights_file(spec) is None:  # neither bundled nor in Keras's cache
         searched = ", ".join(str(folder) for folder in backbones.keras_cache_dirs())
@@ -166,6 +169,9 @@ def _imagenet_file_note(backbone: str, where: str) -> None:
 
 
 def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    from image_classification.models import backbones, heads  # noqa: PLC0415 - imports Keras: see the module docstring
+    from image_classification.models.transfer import POOLING_LAYERS  # noqa: PLC0415
+
     settings, problems = _read_model(parameters, "transfer", name)
     where = f"transfer.models.{name}"
     backbone = settings.backbone
@@ -203,6 +209,9 @@ def _check_transfer(parameters: dict[str, Any], name: str, image_size: int | Non
 
 
 def _check_finetune(parameters: dict[str, Any], name: str, image_size: int | None) -> list[ParameterProblem]:
+    from image_classification.models import backbones  # noqa: PLC0415 - imports Keras: see the module docstring
+    from image_classification.models.transfer import unfreeze_point  # noqa: PLC0415
+
     block = _model_settings(parameters, "finetune", name)[0]
     settings, problems = _read_model(parameters, "finetune", name)
     transfer_models = (parameters.get("transfer") or {}).get("models") or {}

@@ -24,7 +24,8 @@ Kedro keeps the built pipelines for the process: a second session with another p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,8 @@ class ModelPlan:
 
 
 _session_plan: ModelPlan | None = None
+#: Plans read from ``conf/`` while ``reading_conf_once`` holds, by (conf source, ``KEDRO_ENV``); None: not held.
+_read_plans: dict[tuple[str, str | None], ModelPlan] | None = None
 
 
 def use_model_plan(plan: ModelPlan | None) -> None:
@@ -191,14 +194,32 @@ def current_model_plan(conf_source: str | Path = "conf") -> ModelPlan:
     """The running session's plan, else the one in ``conf_source`` for the ``KEDRO_ENV`` profile."""
     if _session_plan is not None:
         return _session_plan
+    key = (str(conf_source), os.environ.get("KEDRO_ENV"))
+    if _read_plans is not None and key in _read_plans:
+        return _read_plans[key]
     loader = OmegaConfigLoader(
-        conf_source=str(conf_source),
-        env=os.environ.get("KEDRO_ENV"),
+        conf_source=key[0],
+        env=key[1],
         base_env="base",
         default_run_env="local",
         merge_strategy={"parameters": "soft"},  # as in settings.CONFIG_LOADER_ARGS
     )
-    return ModelPlan.from_parameters(loader["parameters"])
+    plan = ModelPlan.from_parameters(loader["parameters"])
+    if _read_plans is not None:
+        _read_plans[key] = plan
+    return plan
+
+
+@contextmanager
+def reading_conf_once() -> Iterator[None]:
+    """Outside a session, ``conf/`` is read once for all the pipelines built inside (``register_pipelines``), not
+    once per ``create_pipeline``: a second of ``kedro registry list``."""
+    global _read_plans  # noqa: PLW0603 - the cache lives only while the pipelines are built
+    _read_plans = {}
+    try:
+        yield
+    finally:
+        _read_plans = None
 
 
 def configured_models(strategy: str, parameters: Mapping[str, Any] | None = None) -> list[str]:

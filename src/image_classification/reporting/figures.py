@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import confusion_matrix
 
 # Above this many classes per-cell numbers become unreadable and are left out of the confusion matrix.
 ANNOTATE_MAX_CLASSES = 20
@@ -92,6 +91,9 @@ def plot_confusion_matrix(evaluation: dict, class_names: list[str], title: str) 
     Returns:
         Figure with one matrix axes and a colour bar; cells carry numbers only up to ``ANNOTATE_MAX_CLASSES``.
     """
+    # Imported here: scikit-learn is needed by this figure only, not to import the reporting library.
+    from sklearn.metrics import confusion_matrix  # noqa: PLC0415
+
     n_classes = len(class_names)
     counts = confusion_matrix(
         evaluation["labels"], evaluation["predictions"], labels=np.arange(n_classes)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix
 
 from image_classification.reporting.comparison import best_model_per_strategy
 
@@ -63,6 +62,9 @@ def most_confused_pairs(
         raise ValueError(
             f"labels {labels.shape} and predictions {predictions.shape} must match, and top ({top}) be 0 or more."
         )
+    # Imported here: scikit-learn is needed by this table only, not to import the reporting library.
+    from sklearn.metrics import confusion_matrix  # noqa: PLC0415
+
     counts = confusion_matrix(labels, predictions, labels=np.arange(len(class_names)))
     np.fill_diagonal(counts, 0)
     true_index, predicted_index = np.nonzero(counts)

@@ -1,15 +1,13 @@
-"""Classification metrics computed from predicted probabilities and true labels (pure numpy / scikit-learn)."""
+"""Classification metrics computed from predicted probabilities and true labels (pure numpy / scikit-learn).
+
+scikit-learn is imported by the functions that use it, so importing this module (the report pipeline's wiring)
+does not load it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-    top_k_accuracy_score,
-)
 
 from image_classification.reporting.statistics import bootstrap_accuracy_ci
 
@@ -59,6 +57,8 @@ def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int = TOP_K
 
     With k or fewer classes every image is trivially right, so the number would only mislead.
     """
+    from sklearn.metrics import top_k_accuracy_score  # noqa: PLC0415
+
     n_classes = probabilities.shape[1]
     if n_classes <= k:
         return None
@@ -87,6 +87,8 @@ def classification_metrics(
         ``top5_accuracy`` (None with 5 classes or fewer), ``macro_f1`` (over classes present in the labels or
         predictions) and ``log_loss`` (over all C classes).
     """
+    from sklearn.metrics import f1_score, log_loss  # noqa: PLC0415
+
     probabilities = np.asarray(probabilities, dtype=np.float32)
     labels = np.asarray(labels).astype(np.int64)
     n_classes = probabilities.shape[1] if probabilities.ndim == 2 else 0
@@ -126,6 +128,8 @@ def per_class_table(
         DataFrame with columns ``class``, ``precision``, ``recall``, ``f1``, ``support``, one row per class in
         class-index order; classes never predicted or never present score 0 instead of raising.
     """
+    from sklearn.metrics import precision_recall_fscore_support  # noqa: PLC0415
+
     precision, recall, f1, support = precision_recall_fscore_support(
         np.asarray(labels),
         np.asarray(predictions),

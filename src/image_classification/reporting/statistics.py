@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 # Below this many discordant pairs the chi-square approximation is poor, so the exact binomial test is used.
 MCNEMAR_EXACT_BELOW = 25
@@ -86,6 +85,9 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
             f"McNemar's test needs both models scored on the same test images, got {correct_a.size} "
             f"and {correct_b.size} predictions."
         )
+    # Imported here: SciPy is needed by this test only, not to import the reporting library.
+    from scipy import stats  # noqa: PLC0415
+
     b = int(np.sum(correct_a & ~correct_b))
     c = int(np.sum(~correct_a & correct_b))
     discordant = b + c

@@ -1,22 +1,34 @@
 """The training library: settings, compiling, the fit loop, batches, resume state and multi-device training.
 
 Knows nothing of Kedro: the ``scratch``, ``transfer`` and ``finetune`` pipelines call ``train_model``.
+
+The settings are imported with the package; the Keras parts (``compile``, ``fit``) only when one of their names is
+first used, so that importing ``image_classification.training.settings`` (the run checks, the pipelines' wiring)
+does not start a Keras backend.
 """
 
-from image_classification.training.compile import OPTIMIZERS, compile_model
-from image_classification.training.fit import (
-    BACKUP_DIR,
-    BEST_MODEL_FILE,
-    balanced_class_weights,
-    fit_model,
-    train_model,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from image_classification.training.settings import (
     TrainingSettings,
     check_training_blocks,
     merge_training_config,
     training_block_names,
 )
+
+#: Names exported from the Keras modules, imported on first use (PEP 562).
+_LAZY = {
+    "OPTIMIZERS": "compile",
+    "compile_model": "compile",
+    "BACKUP_DIR": "fit",
+    "BEST_MODEL_FILE": "fit",
+    "balanced_class_weights": "fit",
+    "fit_model": "fit",
+    "train_model": "fit",
+}
 
 __all__ = [
     "BACKUP_DIR",
@@ -31,3 +43,15 @@ __all__ = [
     "train_model",
     "training_block_names",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

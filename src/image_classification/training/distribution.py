@@ -15,33 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 
+from image_classification.training.settings import (  # noqa: F401 - DistributionSettings re-exported
+    DISTRIBUTION_STRATEGIES,
+    DistributionSettings,
+)
+
 logger = logging.getLogger(__name__)
 
-STRATEGIES = (None, "data_parallel")
-
-
-@dataclass(frozen=True)
-class DistributionSettings:
-    """``distribution`` (conf/base/parameters_distribution.yml), read by the run checks before any node runs.
-
-    Attributes:
-        strategy: Null (one device) or ``data_parallel``.
-        devices: JAX only: the devices to use (e.g. ``["gpu:0", "gpu:1"]``); null: every accelerator.
-    """
-
-    strategy: str | None = None
-    devices: list[Any] | None = None
-
-    WHAT: ClassVar[str] = "distribution setting"
-
-    def rules(self) -> list[tuple[str, bool, str]]:
-        """(key, valid, what a valid value is) for every check on the values."""
-        return [("strategy", self.strategy in STRATEGIES, "null (one device) or data_parallel")]
+STRATEGIES = DISTRIBUTION_STRATEGIES
 
 
 def check_strategy(settings: dict[str, Any] | None) -> str | None:

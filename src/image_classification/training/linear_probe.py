@@ -8,7 +8,8 @@ cross-validation of the images the probe learns from, so no choice reads the tes
 * the transfer head itself (``head.fit: lbfgs``): the same fit, written into the Keras head's Dense layer
   (``linear_head_weights``), so the head converges and is regularised by a setting chosen on training data only.
 
-scikit-learn only: no Keras here.
+scikit-learn only: no Keras here. Its settings, ``LinearProbeSettings``, live in ``training.settings`` (re-exported
+here), so the nodes annotated with them import without scikit-learn.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -28,33 +28,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from image_classification.config.strict import StrictSettings
+from image_classification.training.settings import DEFAULT_C_VALUES, LinearProbeSettings
 
-#: 1e-4 to 1e2, one value per decade: the range the CLIP linear-probe protocol sweeps.
-DEFAULT_C_VALUES = tuple(10.0**exponent for exponent in range(-4, 3))
-
-
-class LinearProbeSettings(StrictSettings):
-    """``baseline.linear_probe`` (parameters_baseline.yml): how the probe and the L-BFGS transfer heads choose ``C``.
-
-    Attributes:
-        c_values: Inverse regularisation strengths to try (scikit-learn's ``C``), each > 0.
-        inner_folds: Stratified folds of the inner cross-validation (fewer when a class has fewer images).
-        max_iter: Most L-BFGS iterations per fit.
-        seed: Seed of the inner folds.
-    """
-
-    c_values: tuple[float, ...] = Field(default=DEFAULT_C_VALUES, min_length=1, max_length=50)
-    inner_folds: int = Field(default=5, ge=2, le=20)
-    max_iter: int = Field(default=2000, ge=10, le=100_000)
-    seed: int = 0
-
-    @field_validator("c_values")
-    @classmethod
-    def _positive(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        if any(value <= 0 for value in values):
-            raise ValueError("every C must be > 0 (for example [0.001, 0.01, 0.1, 1, 10]).")
-        return tuple(sorted(set(values)))
+__all__ = ["DEFAULT_C_VALUES", "LinearProbeSettings", "RegularisationSearch", "fit_logistic_regression",
+           "linear_head_weights", "search_regularisation", "tuned_logistic_regression"]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 ``TrainingSettings`` is the only place the defaults live. The YAML's shared ``training:`` block, a strategy's
 ``<strategy>.training`` and a model's own ``training:`` are merged key by key (``merge_training_config``) and read
 with ``TrainingSettings.from_config``, which the nodes, the run checks and the profile tests all use.
+
+``LinearProbeSettings`` (``baseline.linear_probe``) and ``DistributionSettings`` (``distribution``) are here too, not
+beside the scikit-learn fit (``linear_probe.py``) and the Keras distribution (``distribution.py``) that use them:
+nodes are annotated with the first, the run checks read the second, and this module imports neither Keras nor
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -11,9 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from image_classification.config import SettingProblem, raise_for, read_blocks, setting_keys
+from pydantic import Field, field_validator
 
-__all__ = ["TrainingProblem", "TrainingSettings", "check_training_blocks", "merge_training_config", "raise_for",
+from image_classification.config import SettingProblem, raise_for, read_blocks, setting_keys
+from image_classification.config.strict import StrictSettings
+
+__all__ = ["DEFAULT_C_VALUES", "DISTRIBUTION_STRATEGIES", "DistributionSettings", "LinearProbeSettings", "TrainingProblem",
+           "TrainingSettings", "check_training_blocks", "merge_training_config", "raise_for",
            "training_block_names"]  # fmt: skip
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
@@ -179,3 +188,53 @@ def training_block_names(namespace: str) -> list[str]:
     """How the shared, strategy and model ``training`` blocks of ``<strategy>.<model>`` are named in parameters."""
     strategy, model = namespace.split(".", 1)
     return ["training", f"{strategy}.training", f"{strategy}.models.{model}.training"]
+
+
+#: 1e-4 to 1e2, one value per decade: the range the CLIP linear-probe protocol sweeps.
+DEFAULT_C_VALUES = tuple(10.0**exponent for exponent in range(-4, 3))
+
+
+class LinearProbeSettings(StrictSettings):
+    """``baseline.linear_probe`` (parameters_baseline.yml): how the probe and the L-BFGS transfer heads choose ``C``.
+
+    Attributes:
+        c_values: Inverse regularisation strengths to try (scikit-learn's ``C``), each > 0.
+        inner_folds: Stratified folds of the inner cross-validation (fewer when a class has fewer images).
+        max_iter: Most L-BFGS iterations per fit.
+        seed: Seed of the inner folds.
+    """
+
+    c_values: tuple[float, ...] = Field(default=DEFAULT_C_VALUES, min_length=1, max_length=50)
+    inner_folds: int = Field(default=5, ge=2, le=20)
+    max_iter: int = Field(default=2000, ge=10, le=100_000)
+    seed: int = 0
+
+    @field_validator("c_values")
+    @classmethod
+    def _positive(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(value <= 0 for value in values):
+            raise ValueError("every C must be > 0 (for example [0.001, 0.01, 0.1, 1, 10]).")
+        return tuple(sorted(set(values)))
+
+
+#: ``distribution.strategy``: one device (null), or the batch split over every accelerator (``distribution.py``).
+DISTRIBUTION_STRATEGIES = (None, "data_parallel")
+
+
+@dataclass(frozen=True)
+class DistributionSettings:
+    """``distribution`` (conf/base/parameters_distribution.yml), read by the run checks before any node runs.
+
+    Attributes:
+        strategy: Null (one device) or ``data_parallel``.
+        devices: JAX only: the devices to use (e.g. ``["gpu:0", "gpu:1"]``); null: every accelerator.
+    """
+
+    strategy: str | None = None
+    devices: list[Any] | None = None
+
+    WHAT: ClassVar[str] = "distribution setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        return [("strategy", self.strategy in DISTRIBUTION_STRATEGIES, "null (one device) or data_parallel")]

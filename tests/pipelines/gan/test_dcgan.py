@@ -23,7 +23,8 @@ from image_classification.models.dcgan import (
     compiled_dcgan,
 )
 from image_classification.models.gan_steps import ema_update
-from image_classification.pipelines.gan.nodes import gan_settings, to_unit_range
+from image_classification.pipelines.gan.images import to_unit_range
+from image_classification.pipelines.gan.nodes import gan_settings
 from tests.pipelines.paintings import painting_splits
 
 TINY = GanSettings(image_size=16, latent_size=8, base_filters=4, batch_size=4, seed=0)

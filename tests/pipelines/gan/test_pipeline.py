@@ -13,12 +13,8 @@ from PIL import Image
 
 from image_classification.models.dcgan import build_generator
 from image_classification.pipelines.gan import create_pipeline
-from image_classification.pipelines.gan.nodes import (
-    resize_images,
-    tile,
-    to_uint8,
-    untrained_generator,
-)
+from image_classification.pipelines.gan.images import tile, to_uint8
+from image_classification.pipelines.gan.nodes import resize_images, untrained_generator
 from tests.pipelines.paintings import KeptDataset, painting_splits
 
 TINY = {
@@ -125,7 +121,8 @@ def test_the_copying_check_compares_generated_and_test_images_with_the_training_
 
 
 def test_sample_grids_are_capped_and_keep_the_last_epoch() -> None:
-    from image_classification.pipelines.gan.nodes import MAX_SAMPLE_GRIDS, SampleGrids
+    from image_classification.pipelines.gan.images import MAX_SAMPLE_GRIDS
+    from image_classification.pipelines.gan.sample_grids import SampleGrids
 
     class Model:  # SampleGrids needs only the generator it samples
         ema_generator = staticmethod(lambda noise, training: np.zeros((len(noise), 2, 2, 3), "float32"))

@@ -6,19 +6,15 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline as SklearnPipeline
 
-from image_classification.training.linear_probe import (
-    LinearProbeSettings,
-    tuned_logistic_regression,
-)
+from image_classification.training.settings import LinearProbeSettings
 
 logger = logging.getLogger(__name__)
 
 
 def fit_linear_probe(
     features: dict[str, np.ndarray], class_names: list[str], linear_probe: LinearProbeSettings
-) -> tuple[SklearnPipeline, dict[str, list[float]], dict[str, Any]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """scikit-learn ``LogisticRegression`` on standardised backbone features, ``C`` chosen by inner cross-validation.
 
     It learns from the same images as the transfer head (train + validation); ties between equally accurate ``C`` go
@@ -31,9 +27,13 @@ def fit_linear_probe(
         linear_probe: ``params:baseline.linear_probe``: the grid of ``C``, the inner folds, the iteration limit, the seed.
 
     Returns:
-        The fitted probe, the search as its history (``C``, ``cv_accuracy``, ``cv_log_loss``) and a training summary
-        shaped like the trained models' (``validation_accuracy`` is the inner cross-validated accuracy).
+        The fitted probe (a scikit-learn ``Pipeline``), the search as its history (``C``, ``cv_accuracy``,
+        ``cv_log_loss``) and a training summary shaped like the trained models' (``validation_accuracy`` is the inner
+        cross-validated accuracy).
     """
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.training.linear_probe import tuned_logistic_regression  # noqa: PLC0415
+
     settings = LinearProbeSettings.read(linear_probe)
     inputs = np.concatenate([features["train_features"], features["val_features"]])
     labels = np.concatenate([features["train_labels"], features["val_labels"]]).astype(np.int64)

@@ -16,16 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from image_classification.models.embeddings import backbone_embeddings, embedding_side
 from image_classification.reporting.embedding_figures import plot_embedding_map
 from image_classification.reporting.embedding_settings import EmbeddingSettings
-from image_classification.reporting.embeddings import (
-    adjusted_rand_index,
-    kmeans_clusters,
-    l2_normalized,
-    pca_map,
-    tsne_map,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +53,9 @@ def embed_images(
         ValueError: An unknown ``embeddings`` setting or backbone (named as ``embeddings.<key>``).
         FileNotFoundError: ``embeddings.weights`` unavailable.
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.embeddings import backbone_embeddings, embedding_side  # noqa: PLC0415
+
     settings = EmbeddingSettings.from_config(config)
     bundles = dict(zip(SPLITS, (images_train, images_val, images_test)))
     image_side = int(images_train["images"].shape[1])
@@ -121,6 +116,15 @@ def analyse_embeddings(
         ``tsne_2`` (empty for images left out of the t-SNE map), ``cluster``), and ``explained_variance_pc1``,
         ``explained_variance_pc2``, ``explained_variance_pc1_pc2``, ``kmeans_ari``, ``images``, ``classes``.
     """
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.reporting.embeddings import (  # noqa: PLC0415
+        adjusted_rand_index,
+        kmeans_clusters,
+        l2_normalized,
+        pca_map,
+        tsne_map,
+    )
+
     settings = EmbeddingSettings.from_config(config)
     vectors, labels, splits = all_embeddings(embeddings)
     if settings.l2_normalize:

@@ -5,30 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from image_classification.config import load_settings
-from image_classification.models.batch_mixing import batch_mixer
-from image_classification.models.heads import head_fit
-from image_classification.models.layer_decay import block_learning_rate_multipliers
 from image_classification.models.metadata import (
     attach_metadata,
     check_model_classes,
     training_metadata,
 )
 from image_classification.models.settings import FinetuneModelSettings, TransferModelSettings
-from image_classification.models.transfer import unfreeze_model, unfreeze_point
-from image_classification.training import train_model
-from image_classification.training.linear_probe import (
-    LinearProbeSettings,
-    linear_head_weights,
-    tuned_logistic_regression,
-)
+from image_classification.training.settings import LinearProbeSettings
 
 
 def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
-    transfer_model: keras.Model,
+    transfer_model: Any,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     class_names: list[str],
@@ -39,7 +29,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     linear_probe: Any = None,
     *,
     model_name: str,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Starts from the transfer model of the same name, unfreezes the top of its backbone and trains on.
 
     The transfer model's augmentation layers come along, so fine-tuning sees augmented images; its BatchNorm
@@ -48,8 +38,8 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     cross-validation): the validation split that picks fine-tuning's best epoch stays unseen.
 
     Args:
-        transfer_model: The trained ``transfer.<name>.model``, as loaded from the catalog: a fresh copy, which is
-            unfrozen and trained in place.
+        transfer_model: The trained ``transfer.<name>.model`` (a ``keras.Model``), as loaded from the catalog: a
+            fresh copy, which is unfrozen and trained in place.
         images_train: Training bundle.
         images_val: Validation bundle.
         class_names: The class list the bundles are labelled with; the transfer model must have been trained on it.
@@ -64,12 +54,19 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
         model_name: The model's name under ``finetune.models``.
 
     Returns:
-        The fine-tuned model (carrying its class names: ``models.metadata``), its per-epoch history and a training
-        summary.
+        The fine-tuned model (a ``keras.Model``, carrying its class names: ``models.metadata``), its per-epoch
+        history and a training summary.
 
     Raises:
         ValueError: The transfer model was trained on other classes (another split or data set).
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.batch_mixing import batch_mixer  # noqa: PLC0415
+    from image_classification.models.heads import head_fit  # noqa: PLC0415
+    from image_classification.models.layer_decay import block_learning_rate_multipliers  # noqa: PLC0415
+    from image_classification.models.transfer import unfreeze_model, unfreeze_point  # noqa: PLC0415
+    from image_classification.training import train_model  # noqa: PLC0415
+
     namespace = f"finetune.{model_name}"
     check_model_classes(
         transfer_model, class_names, "the data to fine-tune on",
@@ -98,7 +95,7 @@ def fine_tune_model(  # noqa: PLR0913 - one input per catalog entry
     return model, history, summary
 
 
-def _validation_accuracy(model: keras.Model, images_val: dict[str, np.ndarray]) -> float:
+def _validation_accuracy(model: Any, images_val: dict[str, np.ndarray]) -> float:
     """Accuracy of ``model`` on the validation bundle, as Keras's ``val_accuracy`` counts it."""
     from image_classification.models.inference import predict_proba  # noqa: PLC0415 - Keras, at run time only
 
@@ -107,9 +104,16 @@ def _validation_accuracy(model: keras.Model, images_val: dict[str, np.ndarray]) 
 
 
 def refit_linear_head_on_training_split(
-    transfer_model: keras.Model, features: dict[str, np.ndarray], settings: LinearProbeSettings
+    transfer_model: Any, features: dict[str, np.ndarray], settings: LinearProbeSettings
 ) -> float:
-    """Writes into the head the logistic regression of the training split's features alone; returns its ``C``."""
+    """Writes into the head of ``transfer_model`` (a ``keras.Model``) the logistic regression of the training split's
+    features alone; returns its ``C``."""
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.training.linear_probe import (  # noqa: PLC0415
+        linear_head_weights,
+        tuned_logistic_regression,
+    )
+
     regression, _, fitted = tuned_logistic_regression(
         features["train_features"], features["train_labels"], settings, tie_break="log_loss"
     )

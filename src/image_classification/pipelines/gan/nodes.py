@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import keras
 import numpy as np
 from PIL import Image
 
 from image_classification.config import load_settings
 from image_classification.data.resize import resize_image
-from image_classification.models.dcgan import GanSettings, compiled_dcgan, reference_generator
+from image_classification.models.gan_settings import GanSettings
+from image_classification.pipelines.gan.images import to_uint8, to_unit_range
 
 logger = logging.getLogger(__name__)
 
@@ -63,58 +63,9 @@ def resize_images(
     return _resized(training, settings.image_size), _resized(test, settings.image_size)
 
 
-def to_unit_range(images: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1], the generator's ``tanh`` range."""
-    return images.astype("float32") / 127.5 - 1.0
-
-
-def to_uint8(images: Any) -> np.ndarray:
-    """Generator output in [-1, 1] -> uint8 [0, 255]."""
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def tile(images: np.ndarray, columns: int) -> np.ndarray:
-    """``(N, H, W, 3)`` images as one ``(rows * H, columns * W, 3)`` grid, row by row (blank cells stay black)."""
-    count, height, width, channels = images.shape
-    rows = -(-count // columns)
-    grid = np.zeros((rows * height, columns * width, channels), dtype=images.dtype)
-    for index, image in enumerate(images):
-        row, column = divmod(index, columns)
-        grid[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
-    return grid
-
-
-#: At most this many sample grids after epochs (plus the one before training): the GIF and the .npz stay small.
-MAX_SAMPLE_GRIDS = 30
-
-
-class SampleGrids(keras.callbacks.Callback):
-    """Generates a fixed noise batch before training and after every ``every``-th epoch and the last one, as one
-    tiled uint8 grid each (``epochs`` lists which).
-
-    Samples come from the model's moving-average generator (``DCGAN.ema_generator``), the one scored.
-    """
-
-    def __init__(self, noise: np.ndarray, columns: int, epochs: int) -> None:
-        super().__init__()
-        self.noise, self.columns, self.grids, self.epochs = noise, columns, [], []
-        self.total, self.every = epochs, -(-epochs // MAX_SAMPLE_GRIDS)
-
-    def _record(self, epoch: int) -> None:
-        self.grids.append(tile(to_uint8(self.model.ema_generator(self.noise, training=False)), self.columns))
-        self.epochs.append(epoch)
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._record(0)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self.total:
-            self._record(epoch + 1)
-
-
 def train_gan(
     training_images: np.ndarray, config: dict[str, Any]
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, np.ndarray]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, np.ndarray]]:
     """Trains a DCGAN on the real images and records samples of a fixed noise batch along the way.
 
     The generator returned, sampled and scored is the moving average of the trained one's weights (``ema_decay``).
@@ -124,11 +75,17 @@ def train_gan(
         config: ``params:gan``.
 
     Returns:
-        The moving-average generator; ``{"generator_loss": [...], "discriminator_loss": [...]}`` (epoch means); and
-        ``{"grids": uint8 (K, rows * S, cols * S, 3), "epochs": (K,)}``: the fixed noise batch before training
-        (epoch 0) and after every epoch, or every few epochs so that there are at most ``MAX_SAMPLE_GRIDS`` after
-        epochs (the last one included).
+        The moving-average generator (a ``keras.Model``); ``{"generator_loss": [...], "discriminator_loss": [...]}``
+        (epoch means); and ``{"grids": uint8 (K, rows * S, cols * S, 3), "epochs": (K,)}``: the fixed noise batch
+        before training (epoch 0) and after every epoch, or every few epochs so that there are at most
+        ``MAX_SAMPLE_GRIDS`` after epochs (the last one included).
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    import keras  # noqa: PLC0415
+
+    from image_classification.models.dcgan import compiled_dcgan  # noqa: PLC0415
+    from image_classification.pipelines.gan.sample_grids import SampleGrids  # noqa: PLC0415
+
     settings = gan_settings(config)
     keras.utils.set_random_seed(settings.seed)
     gan = compiled_dcgan(settings)
@@ -153,15 +110,20 @@ def train_gan(
     return gan.ema_generator, losses, grids
 
 
-def untrained_generator(config: dict[str, Any]) -> keras.Model:
+def untrained_generator(config: dict[str, Any]) -> Any:
     """The fixed "learnt nothing" reference: the untrained paper DCGAN (``dcgan.REFERENCE_GENERATOR``) at
-    ``image_size``, seeded by ``score_seed``, whatever architecture, width and seed the trained one has."""
+    ``image_size``, seeded by ``score_seed``, whatever architecture, width and seed the trained one has (a
+    ``keras.Model``)."""
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.dcgan import reference_generator  # noqa: PLC0415
+
     settings = gan_settings(config)
     return reference_generator(settings.image_size, settings.score_seed)
 
 
-def generate_images(generator: keras.Model, config: dict[str, Any]) -> np.ndarray:
-    """``eval_samples`` uint8 images from noise seeded by ``score_seed`` (the same for every generator scored)."""
+def generate_images(generator: Any, config: dict[str, Any]) -> np.ndarray:
+    """``eval_samples`` uint8 images from noise seeded by ``score_seed`` (the same for every generator scored), by
+    ``generator`` (a ``keras.Model``)."""
     settings = gan_settings(config)
     latent = int(generator.input_shape[-1])
     rng = np.random.default_rng(settings.score_seed + 1)

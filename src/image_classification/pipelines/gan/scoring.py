@@ -12,23 +12,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from image_classification.models.backbones import get_backbone_spec, resolve_weights
-from image_classification.models.weights import keras_cache_dirs
 from image_classification.pipelines.gan.figures import plot_copying_check
 from image_classification.pipelines.gan.nodes import gan_settings
-from image_classification.reporting.generative_metrics import (
-    copying_check,
-    frechet_distance,
-    gap_closed,
-    kernel_distance,
-    kid_bootstrap_std,
-    nearest_neighbours,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +37,22 @@ COMPARISONS = {
 
 def inception_weights() -> Path | None:
     """Inception-v3's ImageNet no-top weights in Keras's cache folders, or None (never downloaded)."""
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.backbones import get_backbone_spec  # noqa: PLC0415
+    from image_classification.models.weights import keras_cache_dirs  # noqa: PLC0415
+
     name = get_backbone_spec(INCEPTION).keras_weights_file
     return next((folder / name for folder in keras_cache_dirs() if (folder / name).is_file()), None)
 
 
-def _feature_networks(size: int) -> dict[str, tuple[keras.Model, Any, int]]:
-    """Name -> (pooled feature extractor, its preprocess_input, its input side)."""
+def _feature_networks(size: int) -> dict[str, tuple[Any, Any, int]]:
+    """Name -> (pooled feature extractor (a ``keras.Model``), its preprocess_input, its input side)."""
+    # Imported here: Keras is not needed to register the pipeline.
+    import keras  # noqa: PLC0415
+
+    from image_classification.models.backbones import get_backbone_spec, resolve_weights  # noqa: PLC0415
+    from image_classification.models.weights import keras_cache_dirs  # noqa: PLC0415
+
     networks = {}
     weights = resolve_weights(FEATURE_BACKBONE, "imagenet")  # the bundled file: no download
     mobilenet = keras.applications.MobileNetV2(
@@ -90,6 +89,9 @@ def image_features(
         ``training`` holds every training image (the copying check), ``real_train`` at most ``eval_samples`` of
         them drawn with ``score_seed`` (the real-vs-real reference).
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    import keras  # noqa: PLC0415
+
     settings = gan_settings(config)
     rng = np.random.default_rng(settings.score_seed)
     count = min(settings.eval_samples, len(training_images))
@@ -119,6 +121,14 @@ def generative_scores(
         vs real) and the same scores as MLflow metrics (``kid.<set>``, ``fid.<set>``, ``gap_closed.generator``;
         prefixed ``inception_v3.`` for Inception features).
     """
+    # Imported here: SciPy is not needed to register the pipeline.
+    from image_classification.reporting.generative_metrics import (  # noqa: PLC0415
+        frechet_distance,
+        gap_closed,
+        kernel_distance,
+        kid_bootstrap_std,
+    )
+
     settings = gan_settings(config)
     rows = []
     for network, sets in features.items():
@@ -172,6 +182,9 @@ def check_copying(
         ``copy_check.{generated,test,untrained}_median``, ``copy_check.passed`` (1 when the generated median is at
         least the test one).
     """
+    # Imported here: SciPy is not needed to register the pipeline.
+    from image_classification.reporting.generative_metrics import copying_check, nearest_neighbours  # noqa: PLC0415
+
     settings = gan_settings(config)
     sets = features[FEATURE_BACKBONE]
     check = copying_check(sets["generator"], sets["test"], sets["training"])

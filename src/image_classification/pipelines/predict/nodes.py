@@ -16,7 +16,6 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -86,7 +85,7 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
 
 
 def decode_images(
-    image_table: pd.DataFrame, preprocess: dict[str, Any], model: keras.Model | None = None
+    image_table: pd.DataFrame, preprocess: dict[str, Any], model: Any = None
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Decodes and resizes each row's image exactly as the training images were (``params:preprocess``).
 
@@ -96,8 +95,8 @@ def decode_images(
     Args:
         image_table: A column ``image`` (base64 image file bytes) and any others (e.g. ``file``), kept as they are.
         preprocess: The ``preprocess`` parameters: ``image_size``, ``resize_method`` and optionally ``workers``.
-        model: The classifier the images are for: they are resized to the size it takes (the one it was trained
-            at), whatever ``preprocess.image_size`` says now.
+        model: The classifier the images are for (a ``keras.Model``): they are resized to the size it takes (the one
+            it was trained at), whatever ``preprocess.image_size`` says now.
 
     Returns:
         ``(pixels, rows)``: uint8 (M, S, S, 3) for the M usable rows in table order, and the table without its
@@ -162,7 +161,7 @@ class NoUsableImagesError(ValueError):
 
 
 def decode_folder_images(
-    image_table: pd.DataFrame, preprocess: dict[str, Any], model: keras.Model | None = None
+    image_table: pd.DataFrame, preprocess: dict[str, Any], model: Any = None
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """:func:`decode_images` for ``kedro run --pipelines predict``: a folder where no file is usable is an error, as
     an empty one is (a served request still gets a ``problem`` per row instead).
@@ -196,7 +195,7 @@ def _decode_one(scratch_file: Path, encoded: Any, size: int, method: str) -> tup
 
 
 def classify_images(  # noqa: PLR0913 - one input per catalog entry
-    model: keras.Model,
+    model: Any,
     class_names: list[str],
     pixels: np.ndarray,
     rows: pd.DataFrame,
@@ -206,7 +205,7 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
     """The ``top_k`` most probable classes of each usable image.
 
     Args:
-        model: A trained classifier (float32 0..255 images in, softmax over ``class_names`` out).
+        model: A trained classifier, a ``keras.Model`` (float32 0..255 images in, softmax over ``class_names`` out).
         class_names: The current ``class_names``. The labels are the class names the model carries
             (``models.metadata``); these are used only for a model saved without them (with a warning).
         pixels: uint8 (M, S, S, 3) from :func:`decode_images`.
@@ -256,7 +255,7 @@ def _spread(usable: np.ndarray, values: list[Any]) -> pd.Series:
     return pd.Series(spread, dtype=object)
 
 
-def _check_model(model: keras.Model, pixels: np.ndarray) -> None:
+def _check_model(model: Any, pixels: np.ndarray) -> None:
     expected = tuple(model.input_shape[1:3])
     if len(pixels) and tuple(pixels.shape[1:3]) != expected:
         raise ValueError(
@@ -267,11 +266,11 @@ def _check_model(model: keras.Model, pixels: np.ndarray) -> None:
         )
 
 
-def stage_for_serving(model: keras.Model, class_names: list[str]) -> tuple[keras.Model, list[str]]:
+def stage_for_serving(model: Any, class_names: list[str]) -> tuple[Any, list[str]]:
     """Hands the chosen model and its class names to the files the served MLflow model is packed from.
 
     Args:
-        model: The trained model named by ``predict.model``.
+        model: The trained model named by ``predict.model`` (a ``keras.Model``).
         class_names: The current ``class_names``, used only for a model saved without its own (with a warning).
 
     Returns:

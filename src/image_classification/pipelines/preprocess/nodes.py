@@ -24,7 +24,6 @@ from image_classification.data.resize import resized_chunks_at_sizes
 from image_classification.data.settings import PreprocessSettings
 from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.datasets import ArrayChunks
-from image_classification.models.augmentation import preview_augmentations
 from image_classification.pipelines.preprocess.shared_decode import SharedDecode
 
 logger = logging.getLogger(__name__)
@@ -125,4 +124,7 @@ def _warn_straddling(splits: pd.DataFrame) -> None:
 
 def preview_augmentation(images_train: dict[str, np.ndarray], augmentation: dict[str, Any]) -> Figure:
     """Nine augmented versions of the first training image, to check the augmentation settings by eye."""
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.augmentation import preview_augmentations  # noqa: PLC0415
+
     return preview_augmentations(images_train["images"][0], augmentation, n=9, seed=0)

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline as SklearnPipeline
 
 from image_classification.pipelines.report.inputs import images_and_labels
 from image_classification.reporting.metrics import classification_metrics
@@ -17,12 +16,12 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_linear_probe(
-    probe: SklearnPipeline, transfer_model: Any, images_test: dict, class_names: list[str], config: dict
+    probe: Any, transfer_model: Any, images_test: dict, class_names: list[str], config: dict
 ) -> dict:
     """Scores a linear probe on the test split, through the frozen backbone of the transfer model it probes.
 
     Args:
-        probe: ``baseline.linear_probe.<backbone>.probe``.
+        probe: ``baseline.linear_probe.<backbone>.probe`` (a scikit-learn ``Pipeline``).
         transfer_model: ``transfer.<backbone>.model`` (a Keras model); only its frozen backbone and pooling run,
             which are the ones the cached features came from.
         images_test: ``{"images": uint8 (N, H, W, 3), "labels": int (N,)}``.

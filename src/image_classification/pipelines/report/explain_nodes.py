@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 
 from image_classification.pipelines.report.inputs import by_kind, images_and_labels
 from image_classification.reporting.comparison import validation_accuracy
-from image_classification.reporting.gradcam_figure import gradcam_figure, pick_examples
 from image_classification.reporting.settings import ReportSettings
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,9 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
         images shown, their heatmaps (n, h, w) in [0, 1], true and predicted classes. Empty arrays with
         ``gradcam_images: 0``.
     """
-    from image_classification.models.gradcam import gradcam_heatmaps  # noqa: PLC0415 - loads Keras
+    # Imported here: Keras and matplotlib.pyplot are not needed to register the pipeline.
+    from image_classification.models.gradcam import gradcam_heatmaps  # noqa: PLC0415
+    from image_classification.reporting.gradcam_figure import pick_examples  # noqa: PLC0415
 
     settings = ReportSettings.from_config(config)
     models, summaries, evaluations = by_kind(per_model, "model", "training_summary", "evaluation")
@@ -64,6 +65,9 @@ def explain_best_model(config: dict, images_test: dict, class_names: list[str], 
 
 def plot_gradcam(gradcam: dict, images_test: dict, class_names: list[str]) -> Figure:
     """The Grad-CAM figure of ``explain_best_model``'s output."""
+    # Imported here: matplotlib.pyplot is not needed to register the pipeline.
+    from image_classification.reporting.gradcam_figure import gradcam_figure  # noqa: PLC0415
+
     images, _ = images_and_labels(images_test)
     return gradcam_figure(
         np.asarray(images[gradcam["indices"]]),

@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from image_classification.config import load_settings
-from image_classification.models.augmentation import build_augmentation
-from image_classification.models.batch_mixing import batch_mixer
-from image_classification.models.metadata import attach_metadata, training_metadata
-from image_classification.models.scratch import create_scratch_model
 from image_classification.models.settings import ScratchModelSettings
 from image_classification.pipelines.per_model import training_settings
-from image_classification.training import train_model
-from image_classification.training.precision import mixed_precision
 
 
 def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
@@ -27,7 +20,7 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
     training_blocks: Sequence[dict[str, Any] | None],
     augmentation: dict[str, Any],
     model_name: str,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Builds ``model_settings.architecture`` with the augmentation layers in front and fits it.
 
     Args:
@@ -41,9 +34,17 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
         model_name: The model's name under ``scratch.models``.
 
     Returns:
-        The trained model (carrying its class names, input size and data fingerprint: ``models.metadata``), its
-        per-epoch history and a training summary.
+        The trained model (a ``keras.Model``, carrying its class names, input size and data fingerprint:
+        ``models.metadata``), its per-epoch history and a training summary.
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.augmentation import build_augmentation  # noqa: PLC0415
+    from image_classification.models.batch_mixing import batch_mixer  # noqa: PLC0415
+    from image_classification.models.metadata import attach_metadata, training_metadata  # noqa: PLC0415
+    from image_classification.models.scratch import create_scratch_model  # noqa: PLC0415
+    from image_classification.training import train_model  # noqa: PLC0415
+    from image_classification.training.precision import mixed_precision  # noqa: PLC0415
+
     settings = load_settings(ScratchModelSettings, model_settings, f"scratch.models.{model_name}")
     training = training_settings(training_blocks, f"scratch.{model_name}")
     seed = training.seed

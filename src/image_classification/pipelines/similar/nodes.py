@@ -19,15 +19,8 @@ from matplotlib.figure import Figure
 from image_classification.data.files import require_regular_file
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.resize import RESIZE_METHODS, resize_image
-from image_classification.models.embeddings import backbone_embeddings
 from image_classification.reporting.embedding_figures import plot_similar_examples
 from image_classification.reporting.embedding_settings import SimilarSettings
-from image_classification.reporting.embeddings import (
-    chance_precision,
-    example_queries,
-    nearest_neighbours,
-    precision_at_k,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +71,13 @@ def evaluate_retrieval(
         and distances), and ``precision_at_<k>``, its chance level ``precision_at_<k>_chance``, ``queries`` and
         ``gallery_images``.
     """
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.reporting.embeddings import (  # noqa: PLC0415
+        chance_precision,
+        nearest_neighbours,
+        precision_at_k,
+    )
+
     settings = SimilarSettings.from_config(config)
     k = settings.precision_k
     vectors, labels = _gallery(image_embeddings)
@@ -113,6 +113,9 @@ def plot_retrieval_examples(  # noqa: PLR0913 - one input per catalog entry
     config: dict[str, Any],
 ) -> Figure:
     """``similar.examples`` test images (seeded, of different classes) with their ``precision_k`` neighbours."""
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.reporting.embeddings import example_queries, nearest_neighbours  # noqa: PLC0415
+
     settings = SimilarSettings.from_config(config)
     vectors, labels = _gallery(image_embeddings)
     gallery_images = np.concatenate([images_train["images"], images_val["images"]])
@@ -144,6 +147,9 @@ def find_similar(
         FileNotFoundError: The query file does not exist.
         ValueError: The query is a folder or not a usable image (the reason, as ``predict`` reports it).
     """
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from image_classification.reporting.embeddings import nearest_neighbours  # noqa: PLC0415
+
     settings = SimilarSettings.from_config(config)
     if settings.query is None:
         logger.info("similar.query is null: no query image to search for (--params similar.query=<image file>).")
@@ -194,6 +200,9 @@ def load_query_image(query: Path, size: int, method: str) -> np.ndarray:
 
 def embed_like_gallery(images: np.ndarray, image_embeddings: dict[str, np.ndarray]) -> np.ndarray:
     """Embeddings of uint8 ``images`` with the backbone, weights and pooling the gallery was embedded with."""
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.embeddings import backbone_embeddings  # noqa: PLC0415
+
     (embeddings,) = backbone_embeddings(
         [images], str(image_embeddings["backbone"]), str(image_embeddings["weights"]), str(image_embeddings["pooling"])
     )

@@ -7,7 +7,6 @@ import math
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from image_classification.config import load_settings
 from image_classification.data.folds import assign_folds
@@ -166,6 +165,9 @@ def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
     Returns:
         The rows with a ``split`` column in {train, val, test}, and the sorted class names (label index = position).
     """
+    # Imported here: scikit-learn is not needed to register the pipeline.
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
     settings = load_settings(SplitSettings, config, "split")
     test_fraction, val_fraction, seed = settings.test_fraction, settings.val_fraction, settings.seed
     cross_validation = None

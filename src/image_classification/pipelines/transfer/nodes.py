@@ -7,25 +7,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from image_classification.config import load_settings
-from image_classification.models.augmentation import build_augmentation
-from image_classification.models.batch_mixing import batch_mixer
-from image_classification.models.heads import head_fit
 from image_classification.models.metadata import attach_metadata, model_metadata, training_metadata
 from image_classification.models.settings import TransferModelSettings
-from image_classification.models.transfer import build_transfer_model, extract_features, head_model
 from image_classification.pipelines.per_model import training_settings
-from image_classification.training import train_model
 from image_classification.training.checkpoints import data_fingerprint
-from image_classification.training.linear_probe import (
-    LinearProbeSettings,
-    linear_head_weights,
-    tuned_logistic_regression,
-)
-from image_classification.training.precision import mixed_precision
+from image_classification.training.settings import LinearProbeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +29,7 @@ def build_transfer_classifier(
     augmentation: dict[str, Any],
     training_blocks: TrainingBlocks,
     model_name: str = "<name>",
-) -> keras.Model:
+) -> Any:
     """The untrained classifier: augmentation, the backbone's preprocessing, the frozen backbone, pooling, head.
 
     Args:
@@ -53,8 +42,16 @@ def build_transfer_classifier(
         model_name: The model's name under ``transfer.models`` (names its settings in errors).
 
     Returns:
-        The classifier, carrying ``class_names`` (``models.metadata``) for the training step to record.
+        The classifier (a ``keras.Model``), carrying ``class_names`` (``models.metadata``) for the training step to
+        record.
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    import keras  # noqa: PLC0415
+
+    from image_classification.models.augmentation import build_augmentation  # noqa: PLC0415
+    from image_classification.models.transfer import build_transfer_model  # noqa: PLC0415
+    from image_classification.training.precision import mixed_precision  # noqa: PLC0415
+
     settings = load_settings(TransferModelSettings, model_settings, f"transfer.models.{model_name}")
     training = training_settings(training_blocks, f"transfer.{model_name}")
     seed = settings.seed if settings.seed is not None else training.seed
@@ -74,14 +71,19 @@ def build_transfer_classifier(
 
 
 def _train_classifier(
-    classifier: keras.Model,
+    classifier: Any,
     train: dict[str, np.ndarray],
     val: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
     model_name: str,
-    fit_on: keras.Model | None = None,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
-    """``train_model``, then the classifier stamped with the class names it carries and the data it was fit on."""
+    fit_on: Any = None,
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
+    """``train_model``, then the classifier (a ``keras.Model``) stamped with the class names it carries and the data it
+    was fit on."""
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.batch_mixing import batch_mixer  # noqa: PLC0415
+    from image_classification.training import train_model  # noqa: PLC0415
+
     namespace = f"transfer.{model_name}"
     built = model_metadata(classifier)
     if built is None:
@@ -98,7 +100,7 @@ def _train_classifier(
 
 
 def extract_backbone_features(
-    classifier: keras.Model,
+    classifier: Any,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
@@ -107,7 +109,8 @@ def extract_backbone_features(
     """Runs the frozen backbone once over train and validation images (the seeds' 'bottleneck features').
 
     Args:
-        classifier: The untrained classifier; its backbone (with the backbone's preprocessing) is run.
+        classifier: The untrained classifier (a ``keras.Model``); its backbone (with the backbone's preprocessing) is
+            run.
         images_train: Training bundle.
         images_val: Validation bundle.
         training_blocks: The model's training blocks; their ``batch_size`` is the extraction's.
@@ -116,6 +119,9 @@ def extract_backbone_features(
     Returns:
         ``train_features``, ``train_labels``, ``val_features``, ``val_labels`` and ``extraction_seconds``.
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.transfer import extract_features  # noqa: PLC0415
+
     started = time.perf_counter()
     batch_size = training_settings(training_blocks, f"transfer.{model_name}").batch_size
     features = {
@@ -133,13 +139,13 @@ def extract_backbone_features(
 
 
 def train_head_on_features(
-    classifier: keras.Model,
+    classifier: Any,
     features: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
     linear_probe: Any,
     model_settings: dict[str, Any],
     model_name: str,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Trains the head on cached backbone features (``mode: feature_extraction``), many times faster per epoch.
 
     The head is a sub-model of ``classifier`` sharing its weights, so the returned classifier predicts from images
@@ -149,7 +155,7 @@ def train_head_on_features(
     ``fit`` with early stopping on the validation features.
 
     Args:
-        classifier: The classifier whose head is trained.
+        classifier: The classifier whose head is trained (a ``keras.Model``).
         features: What ``extract_backbone_features`` returned.
         training_blocks: The model's training blocks.
         linear_probe: ``params:baseline.linear_probe``: the grid of ``C`` and the inner folds (a mapping, or the
@@ -161,6 +167,10 @@ def train_head_on_features(
         The trained classifier (taking images), its history (per epoch, or per ``C`` of the search) and a training
         summary whose train time includes the feature extraction.
     """
+    # Imported here: Keras is not needed to register the pipeline.
+    from image_classification.models.heads import head_fit  # noqa: PLC0415
+    from image_classification.models.transfer import head_model  # noqa: PLC0415
+
     if head_fit(load_settings(TransferModelSettings, model_settings, f"transfer.models.{model_name}").head) == "lbfgs":
         probe = LinearProbeSettings.read(linear_probe)
         return fit_linear_head(classifier, features, probe, model_name)
@@ -174,8 +184,8 @@ def train_head_on_features(
 
 
 def fit_linear_head(
-    classifier: keras.Model, features: dict[str, np.ndarray], settings: LinearProbeSettings, model_name: str
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+    classifier: Any, features: dict[str, np.ndarray], settings: LinearProbeSettings, model_name: str
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Fits the linear head as the linear probe does and writes it into the head's Dense layer.
 
     It learns from the train and validation features together (the validation split's only job for a head was to
@@ -184,8 +194,16 @@ def fit_linear_head(
     held-out log loss: fine-tuning continues from these probabilities.
 
     Returns:
-        The classifier, the search as its history (``C``, ``cv_accuracy``, ``cv_log_loss``) and a training summary.
+        The classifier (a ``keras.Model``), the search as its history (``C``, ``cv_accuracy``, ``cv_log_loss``) and
+        a training summary.
     """
+    # Imported here: Keras and scikit-learn are not needed to register the pipeline.
+    from image_classification.models.transfer import head_model  # noqa: PLC0415
+    from image_classification.training.linear_probe import (  # noqa: PLC0415
+        linear_head_weights,
+        tuned_logistic_regression,
+    )
+
     namespace = f"transfer.{model_name}"
     built = model_metadata(classifier)
     class_names = built.class_names if built is not None else None
@@ -225,16 +243,16 @@ def fit_linear_head(
 
 
 def train_transfer_end_to_end(
-    classifier: keras.Model,
+    classifier: Any,
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
     model_name: str,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
+) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Trains the head through the frozen backbone on augmented images (``mode: end_to_end``).
 
     Args:
-        classifier: The untrained classifier (augmentation, preprocessing, frozen backbone, head).
+        classifier: The untrained classifier (a ``keras.Model``: augmentation, preprocessing, frozen backbone, head).
         images_train: Training images, augmented by the model while it trains.
         images_val: Validation images.
         training_blocks: The model's training blocks.

@@ -6,7 +6,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from image_classification.models.transfer import MODES
+from image_classification.models.settings import MODES
 from image_classification.pipelines.baseline.pipeline import create_pipeline as baseline_pipeline
 from image_classification.pipelines.per_model import per_model_pipelines, training_node
 from image_classification.pipelines.transfer.nodes import (
