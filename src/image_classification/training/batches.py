@@ -71,7 +71,9 @@ def release_mapped_pages(array: np.ndarray) -> bool:
 class ArrayBatches(keras.utils.PyDataset):
     """Batches of uint8 arrays, in memory or memory-mapped: float32 images (cast per batch) and one-hot float32 labels.
 
-    With ``shuffle`` the order is redrawn, from a generator seeded with ``seed``, at the start of every epoch. Shuffled
+    With ``shuffle`` the order is redrawn at the start of every epoch, from a generator seeded with ``seed`` and the
+    epoch's number: a run resumed at epoch k (``EpochFollower`` tells it k) reads the batches the uninterrupted run
+    read. Shuffled
     (training) batches split between several devices (``distribution.training_replicas``) leave out the last
     ``N % devices`` rows of each epoch's order, a different few every epoch, so that every batch splits evenly.
 
@@ -110,10 +112,9 @@ class ArrayBatches(keras.utils.PyDataset):
             raise ValueError("mixing applies to shuffled training batches only; pass shuffle=True or no mixing.")
         self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
         self.num_classes, self.batch_size, self.shuffle = num_classes, batch_size, shuffle
-        self._rng = np.random.default_rng(seed)
         self.mixing = mixing
-        # Its own seed, so mixing draws nothing from the shuffling generator.
-        self._mixing_seed = int(np.random.SeedSequence(seed).entropy)
+        # Every epoch's order and mixing come from this and the epoch (and batch) number, not from a running generator.
+        self._seed = int(np.random.SeedSequence(seed).entropy)
         self._epoch = 0
         replicas = training_replicas() if shuffle else 1
         self._order = np.arange(len(self.labels) - len(self.labels) % replicas)
@@ -127,10 +128,27 @@ class ArrayBatches(keras.utils.PyDataset):
         images = self.images[rows].astype(np.float32)
         release_mapped_pages(self.images)
         if self.mixing is not None:
-            images, one_hot = self.mixing(images, one_hot, np.random.default_rng([self._mixing_seed, self._epoch, index]))
+            images, one_hot = self.mixing(images, one_hot, np.random.default_rng([self._seed, self._epoch, index]))
         return images, one_hot
 
     def on_epoch_begin(self) -> None:
         self._epoch += 1
         if self.shuffle:
-            self._order = self._rng.permutation(len(self.labels))[: len(self._order)]
+            order = np.random.default_rng([self._seed, self._epoch]).permutation(len(self.labels))
+            self._order = order[: len(self._order)]
+
+    def resume_after(self, epochs_done: int) -> None:
+        """The next epoch is number ``epochs_done + 1`` (a run restored from its backup skips the epochs it had)."""
+        self._epoch = epochs_done
+
+
+class EpochFollower(keras.callbacks.Callback):
+    """Tells training batches which epoch begins, before Keras asks them for it: after a resume, Keras starts at the
+    backed-up epoch, and the batches must draw that epoch's order, not the first one's."""
+
+    def __init__(self, batches: ArrayBatches) -> None:
+        super().__init__()
+        self._batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._batches.resume_after(epoch)

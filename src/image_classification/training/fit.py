@@ -17,7 +17,12 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from image_classification.training.batches import ArrayBatches, MixingFactory, build_mixing
+from image_classification.training.batches import (
+    ArrayBatches,
+    EpochFollower,
+    MixingFactory,
+    build_mixing,
+)
 from image_classification.training.checkpoints import (
     BACKUP_DIR,
     BEST_MODEL_FILE,
@@ -203,7 +208,7 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
             validation_data=ArrayBatches(val["images"], val["labels"], num_classes, settings.batch_size),
             epochs=settings.epochs,
             class_weight=balanced_class_weights(np.asarray(train["labels"])) if balanced else None,
-            callbacks=[*built_in, *distribution_callbacks(), *callbacks, *progress],
+            callbacks=[EpochFollower(train_batches), *built_in, *distribution_callbacks(), *callbacks, *progress],
             verbose=2 if settings.verbose == 2 else 0,  # noqa: PLR2004 - Keras's line per epoch; 1 is our own line
         )
         train_time = state.restored_seconds + time.perf_counter() - start
