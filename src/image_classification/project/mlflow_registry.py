@@ -104,7 +104,6 @@ def register_best_model(client, parent_run_id: str, candidates: list[Candidate],
     client.set_tag(parent_run_id, "champion_decision", decision)
     client.log_metric(parent_run_id, "best_validation_accuracy", best.validation_accuracy)
     client.log_metric(parent_run_id, "best_test_accuracy", best.test_accuracy)
-    (logger.info if takes or holder is None else logger.warning)(
-        "Registered %s as %s version %s; %s.", best.namespace, settings.model_name, version.version, decision
-    )
+    # Information, not a warning: a kept champion is the registry doing its job (the decision is also a tag).
+    logger.info("Registered %s as %s version %s; %s.", best.namespace, settings.model_name, version.version, decision)
     return version
