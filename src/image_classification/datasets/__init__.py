@@ -9,8 +9,7 @@ Keras backend and no matplotlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from image_classification.config.lazy import lazy_exports
 
 #: Class name -> the module of this package that defines it (PEP 562: imported on first use).
 _MODULES = {
@@ -44,13 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULES})
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES, globals())

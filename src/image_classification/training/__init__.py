@@ -9,9 +9,7 @@ does not start a Keras backend.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from image_classification.config.lazy import lazy_exports
 from image_classification.training.settings import (
     TrainingSettings,
     check_training_blocks,
@@ -45,13 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
