@@ -147,6 +147,7 @@ def test_fine_tuning_a_tiny_transfer_model_trains_only_the_unfrozen_layers() -> 
     """A real fine-tune (random weights, 32 px, 2 epochs, warmup + cosine) through the shared fit loop."""
     rng = np.random.default_rng(0)
     split = {"images": rng.integers(0, 256, (16, 32, 32, 3)).astype(np.uint8), "labels": np.arange(16) % 2}
+    keras.utils.set_random_seed(0)  # the random initial weights: whatever ran before, the same ones
     model = build_transfer_model("mobilenet_v2", (32, 32, 3), 2, None, {"batch_norm": True})
     backbone = model.get_layer("backbone")
     start = unfreeze_point("mobilenet_v2", None, 2)
@@ -172,7 +173,8 @@ def test_fine_tuning_a_tiny_transfer_model_trains_only_the_unfrozen_layers() -> 
             np.testing.assert_array_equal(new, old, err_msg=f"frozen layer {name} changed")
     assert not any(backbone.get_layer(name).trainable for name in batch_norm)
     for name, before in trained.items():
-        assert not np.allclose(backbone.get_layer(name).get_weights()[0], before[0]), f"{name} did not train"
+        # Any change: random weights at 32 px give some layers tiny gradients, below allclose's tolerance
+        assert not np.array_equal(backbone.get_layer(name).get_weights()[0], before[0]), f"{name} did not train"
 
 
 def test_unfreeze_point_by_name_blocks_or_the_backbone_default() -> None:
