@@ -20,9 +20,11 @@ from kedro.io.core import Version
 from image_classification.datasets import KerasModelDataset
 from image_classification.datasets.keras_model import CorruptModelError
 from image_classification.models import serving
-from image_classification.models.serving import encode_png, serving_signature
+from image_classification.models.prediction_table import serving_signature
+from image_classification.models.serving import encode_png
 from image_classification.pipelines.predict.nodes import (
     NoUsableImagesError,
+    classify_images,
     decode_folder_images,
     decode_images,
     image_table_from_folder,
@@ -115,3 +117,19 @@ def test_the_served_model_echoes_file_for_good_images_and_works_without_it(serve
     assert status == 200 and json.loads(text)["predictions"][0]["file"] == "a.png"
     status, text = _request(served, [{"image": good}, {"image": base64.b64encode(b"x").decode()}])
     assert status == 200 and [bool(row["problem"]) for row in json.loads(text)["predictions"]] == [False, True]
+
+
+def test_a_request_and_the_predict_nodes_give_the_same_answer_and_a_request_may_ask_for_more_labels(
+    served, tiny_model
+):
+    rows = [{"file": "a.png", "image": encode_png(np.full((12, 10, 3), 90, np.uint8))}, {"file": "b", "image": "x"}]
+    frame = pd.DataFrame(rows)
+    payload = {"dataframe_split": {"columns": list(frame.columns), "data": frame.values.tolist()},
+               "params": {"predict.top_k": 2}}  # fmt: skip
+    response = served.post("/invocations", json=payload)
+    assert response.status_code == 200, response.text
+    answered = json.loads(response.text)["predictions"]
+    pixels, decoded_rows = decode_images(frame, PREPROCESS)
+    expected = classify_images(tiny_model, ["cat", "dog"], pixels, decoded_rows, top_k=2, batch_size=4)
+    assert list(expected.columns) == ["file", "label_1", "probability_1", "label_2", "probability_2", "problem"]
+    assert answered == json.loads(expected.to_json(orient="records"))

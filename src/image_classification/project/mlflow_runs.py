@@ -233,6 +233,10 @@ class MlflowRunsHook:
         from mlflow.models import Model  # noqa: PLC0415
 
         from image_classification.models import serving  # noqa: PLC0415
+        from image_classification.models.prediction_table import (  # noqa: PLC0415
+            pinned_requirements,
+            serving_signature,
+        )
 
         dataset_name = f"{namespace}.model"
         if dataset_name not in catalog:
@@ -249,9 +253,9 @@ class MlflowRunsHook:
                 python_model=str(Path(serving.__file__).with_name("serving_code.py")),  # models-from-code: not a pickle
                 artifacts={"model": keras_file, "class_names": str(class_names)},
                 model_config={key: spec[key] for key in ("image_size", "resize_method", "top_k")},
-                signature=serving.serving_signature(min(spec["top_k"], len(spec["class_names"]))),
+                signature=serving_signature(min(spec["top_k"], len(spec["class_names"]))),
                 input_example=pd.DataFrame({"image": [spec["input_example"]]}),
-                pip_requirements=serving.pinned_requirements(),
+                pip_requirements=pinned_requirements(),
                 validate_serving_input=False,  # loading each model again costs seconds; tests serve one
             )
         return info.model_uri

@@ -1,28 +1,29 @@
 """Classify new images with a trained model: a table of base64 image files -> top-k labels and probabilities.
 
-The table is the one input of the MLflow model served by ``mlflow models serve`` (HTTP requests carry the image
+The table is the one input of the MLflow models served by ``mlflow models serve`` (HTTP requests carry the image
 bytes), and ``kedro run --pipelines predict`` first turns a folder into the same table, so a folder and a request
-go through identical decoding: ``images.load_rgb`` (upright, 8-bit RGB) and the training resize of
-``data.resize.resize_image``.
+go through the same code: ``data.encoded_images`` decodes each row as training did, ``models.prediction_table``
+writes the top-k answer.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from image_classification.config import load_settings
-from image_classification.data.images import UnreadableImageError, load_rgb
+from image_classification.data.encoded_images import (
+    FILE_COLUMN,
+    IMAGE_COLUMN,
+    PROBLEM_COLUMN,
+    decode_image_column,
+    encode_image_file,
+)
 from image_classification.data.labels import find_image_files
-from image_classification.data.resize import resize_image
 from image_classification.data.settings import PreprocessSettings
 from image_classification.models.inference import predict_proba
 from image_classification.models.metadata import (
@@ -31,12 +32,9 @@ from image_classification.models.metadata import (
     input_image_size,
 )
 from image_classification.models.predict_settings import PredictSettings
+from image_classification.models.prediction_table import top_k_table
 
 logger = logging.getLogger(__name__)
-
-IMAGE_COLUMN = "image"  # base64 of an image file's bytes (PNG, JPEG, ...); "data:image/...;base64," prefix allowed
-FILE_COLUMN = "file"  # optional: where the image came from, passed through to the predictions
-PROBLEM_COLUMN = "problem"  # "" for a classified image, else why it was skipped
 
 
 def image_table_from_folder(images_dir: str) -> pd.DataFrame:
@@ -74,7 +72,7 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
         except OSError as error:
             logger.warning("Skipping %s: cannot read file: %s", path, error.strerror or error)
             continue
-        rows.append({FILE_COLUMN: str(path), IMAGE_COLUMN: base64.b64encode(data).decode("ascii")})
+        rows.append({FILE_COLUMN: str(path), IMAGE_COLUMN: encode_image_file(data)})
     if not rows:
         raise ValueError(
             f"No readable image file (.jpg, .png, ...) below predict.images_dir '{folder}'. "
@@ -121,16 +119,7 @@ def decode_images(
         size = trained_size
     rows = image_table.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
     names = rows[FILE_COLUMN].astype(str).tolist() if FILE_COLUMN in rows else [f"row {i}" for i in range(len(rows))]
-    # load_rgb reads files: each image is written to a scratch file first, so the training decoder is reused as is.
-    with TemporaryDirectory(prefix="predict-") as scratch, ThreadPoolExecutor(
-        max_workers=settings.workers
-    ) as pool:
-        decoded = list(
-            pool.map(
-                lambda item: _decode_one(Path(scratch) / str(item[0]), item[1], size, method),
-                enumerate(image_table[IMAGE_COLUMN].tolist()),
-            )
-        )
+    decoded = decode_image_column(image_table[IMAGE_COLUMN].tolist(), size, method, settings.workers)
     problems = []
     for name, (_, problem) in zip(names, decoded):
         if problem:
@@ -176,24 +165,6 @@ def decode_folder_images(
     return pixels, rows
 
 
-def _decode_one(scratch_file: Path, encoded: Any, size: int, method: str) -> tuple[np.ndarray | None, str]:
-    if not isinstance(encoded, str):
-        return None, "no image data"
-    if encoded.startswith("data:") and "," in encoded:
-        encoded = encoded.split(",", 1)[1]
-    try:
-        data = base64.b64decode("".join(encoded.split()), validate=True)  # line-wrapped base64 is fine too
-    except (binascii.Error, ValueError) as error:
-        return None, f"image is not valid base64: {error}"
-    scratch_file.write_bytes(data)
-    try:
-        return resize_image(load_rgb(scratch_file), size, method), ""
-    except UnreadableImageError as error:
-        return None, error.reason
-    finally:
-        scratch_file.unlink(missing_ok=True)
-
-
 def classify_images(  # noqa: PLR0913 - one input per catalog entry
     model: Any,
     class_names: list[str],
@@ -218,41 +189,18 @@ def classify_images(  # noqa: PLR0913 - one input per catalog entry
         probable first; empty for skipped rows.
 
     Raises:
-        ValueError: The model does not match the images' size or the class names, or ``top_k`` or ``batch_size`` is
-            not a whole number of at least 1 (named ``predict.top_k``, ``predict.batch_size``).
+        ValueError: The model does not match the images' size or the class names, ``pixels`` are not one per usable
+            row (pass :func:`decode_images`' outputs unchanged), or ``top_k`` or ``batch_size`` is not a whole number
+            of at least 1 (named ``predict.top_k``, ``predict.batch_size``).
     """
     settings = load_settings(PredictSettings, {"top_k": top_k, "batch_size": batch_size}, "predict")
     class_names = class_names_for_prediction(model, class_names)
     _check_model(model, pixels)
-    k = min(settings.top_k, len(class_names))
     probabilities = predict_proba(model, pixels, settings.batch_size)
-    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    usable = (rows[PROBLEM_COLUMN] == "").to_numpy()
-    if int(usable.sum()) != len(pixels):
-        raise ValueError(
-            f"{len(pixels)} decoded images for {int(usable.sum())} usable rows: pass decode_images' outputs unchanged."
-        )
-    predictions = rows.drop(columns=[PROBLEM_COLUMN]).reset_index(drop=True)
-    for rank in range(k):
-        best = ranked[:, rank]
-        scores = np.round(probabilities[np.arange(len(best)), best].astype(float), 6)
-        predictions[f"label_{rank + 1}"] = _spread(usable, [class_names[index] for index in best])
-        predictions[f"probability_{rank + 1}"] = _spread(usable, scores.tolist())
-    predictions[PROBLEM_COLUMN] = rows[PROBLEM_COLUMN].to_numpy()
-    logger.info("Classified %d images, skipped %d.", int(usable.sum()), int((~usable).sum()))
+    predictions = top_k_table(rows, probabilities, class_names, settings.top_k)
+    usable = int((rows[PROBLEM_COLUMN] == "").sum())
+    logger.info("Classified %d images, skipped %d.", usable, len(rows) - usable)
     return predictions
-
-
-def _spread(usable: np.ndarray, values: list[Any]) -> pd.Series:
-    """``values`` at the usable rows and None elsewhere.
-
-    None (not NaN) so a skipped row shows empty cells in the CSV and ``null`` in the served JSON.
-    """
-    if usable.all():
-        return pd.Series(values)
-    spread = np.full(len(usable), None, dtype=object)
-    spread[usable] = values
-    return pd.Series(spread, dtype=object)
 
 
 def _check_model(model: Any, pixels: np.ndarray) -> None:

@@ -11,15 +11,13 @@ the same inference steps as ``predict``, which kedro-mlflow logs as an MLflow py
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
+from image_classification.models.prediction_table import pinned_requirements, serving_signature
 from image_classification.pipelines.predict.nodes import (
-    FILE_COLUMN,
-    IMAGE_COLUMN,
     classify_images,
     decode_folder_images,
     decode_images,
@@ -35,11 +33,6 @@ SERVING_MODEL = "serving_model"
 SERVING_CLASS_NAMES = "serving_class_names"
 #: Where the MLflow model lands in the run: ``runs:/<run_id>/model``.
 MLFLOW_MODEL_NAME = "model"
-#: Packages the served model needs, pinned to the versions that logged it (``--env-manager local`` ignores them).
-_SERVING_DISTRIBUTIONS = (
-    "mlflow", "kedro", "kedro-datasets", "kedro-mlflow", "keras", "tensorflow-cpu", "tensorflow", "numpy", "pandas",
-    "pillow",
-)
 
 
 def chosen_model(parameters: dict[str, Any] | None = None) -> str:
@@ -143,30 +136,6 @@ def create_serving_pipeline(training: Pipeline) -> Pipeline:
             # The project's code travels inside the model, so serving needs no install of it.
             "code_paths": [str(Path(__file__).resolve().parents[2])],
             # Explicit requirements: inferring them would load the model again in a subprocess at the end of each run.
-            "pip_requirements": _pinned_requirements(),
+            "pip_requirements": pinned_requirements(),
         },
     )
-
-
-def serving_signature(top_k: int) -> Any:
-    """The served model's input: ``image`` (base64 image file, required) and ``file`` (optional, echoed back).
-
-    ``predict.top_k`` may be overridden per request (``"params": {"predict.top_k": 5}``); it defaults to ``top_k``.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
-
-    return ModelSignature(
-        inputs=Schema([ColSpec("string", IMAGE_COLUMN), ColSpec("string", FILE_COLUMN, required=False)]),
-        params=ParamSchema([ParamSpec("predict.top_k", "long", top_k)]),
-    )
-
-
-def _pinned_requirements() -> list[str]:
-    pinned = []
-    for distribution in _SERVING_DISTRIBUTIONS:
-        try:
-            pinned.append(f"{distribution}=={metadata.version(distribution)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return pinned
