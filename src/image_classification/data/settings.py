@@ -125,6 +125,9 @@ class CrossValidationSettings:
             ("fold", folds < 2 or 0 <= self.fold < folds, f"a whole number from 0 to {folds - 1}"),
         ]
 
+#: The splits every run makes, in this order: train learns, val chooses, test only reports.
+SPLITS = ("train", "val", "test")
+
 
 @dataclass(frozen=True)
 class SplitSettings:

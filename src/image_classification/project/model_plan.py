@@ -43,7 +43,6 @@ DEFAULT_TRANSFER_MODE = "feature_extraction"
 #: ``predict.top_k`` when it is not set.
 DEFAULT_TOP_K = PredictSettings.top_k
 #: The preprocessed splits, one cache each per image size.
-SPLITS = ("train", "val", "test")
 #: ``baseline.linear_probe.<backbone>``: the linear probe of each transfer model trained on cached features.
 BASELINE_PREFIX = "baseline.linear_probe"
 

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from image_classification.data.settings import SPLITS
 from image_classification.reporting.embedding_figures import plot_embedding_map
 from image_classification.reporting.embedding_settings import EmbeddingSettings
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 #: How the summary words an adjusted Rand index (the first floor it reaches).
 _VERDICTS = (
     (0.5, "recovers the classes well"),

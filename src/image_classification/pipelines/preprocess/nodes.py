@@ -21,14 +21,13 @@ from matplotlib.figure import Figure
 from image_classification.config import load_settings
 from image_classification.data.duplicates import straddling_pairs
 from image_classification.data.resize import resized_chunks_at_sizes
-from image_classification.data.settings import PreprocessSettings
+from image_classification.data.settings import SPLITS, PreprocessSettings
 from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.datasets import ArrayChunks
 from image_classification.pipelines.preprocess.shared_decode import SharedDecode
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 #: About this many bytes of decoded images are in memory at once (a chunk, then its copy on the way to disk).
 CHUNK_BYTES = 64 * 2**20
 

@@ -7,11 +7,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from image_classification.pipelines.preprocess.nodes import (
-    SPLITS,
-    build_image_arrays,
-    preview_augmentation,
-)
+from image_classification.data.settings import SPLITS
+from image_classification.pipelines.preprocess.nodes import build_image_arrays, preview_augmentation
 from image_classification.project.model_plan import current_model_plan, images_dataset
 
 

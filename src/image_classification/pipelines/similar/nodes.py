@@ -19,12 +19,12 @@ from matplotlib.figure import Figure
 from image_classification.data.files import require_regular_file
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.resize import RESIZE_METHODS, resize_image
+from image_classification.data.settings import SPLITS
 from image_classification.reporting.embedding_figures import plot_similar_examples
 from image_classification.reporting.embedding_settings import SimilarSettings
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 GALLERY_SPLITS = ("train", "val")  # what test images are searched against for precision@k
 RESULT_COLUMNS = ["query", "rank", "file", "label", "split", "cosine_distance"]
 

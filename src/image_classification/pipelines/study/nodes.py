@@ -17,7 +17,7 @@ import pandas as pd
 from image_classification.config import load_settings
 from image_classification.data.folds import StudySettings, assign_folds, fold_rows
 from image_classification.data.resize import resized_chunks_at_sizes
-from image_classification.data.settings import PreprocessSettings
+from image_classification.data.settings import SPLITS, PreprocessSettings
 from image_classification.data.verify import ImagesChangedError, changed_images
 from image_classification.datasets import ArrayChunks
 from image_classification.reporting.folds import fold_table, mean_summaries, pool_evaluations
@@ -91,9 +91,9 @@ def fold_splits(
     )
     images, labels = study_images["images"], np.asarray(study_images["labels"])
     bundles = tuple({"images": np.asarray(images[rows[split]]), "labels": labels[rows[split]]}
-                    for split in ("train", "val", "test"))  # fmt: skip
+                    for split in SPLITS)  # fmt: skip
     logger.info(
-        "Fold %d: train %d / val %d / test %d images.", fold, *(len(rows[split]) for split in ("train", "val", "test"))
+        "Fold %d: train %d / val %d / test %d images.", fold, *(len(rows[split]) for split in SPLITS)
     )
     return bundles
 
