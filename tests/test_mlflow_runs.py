@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import shutil
 from datetime import datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from image_classification.project.mlflow_registry import alias_decision
 from image_classification.project.mlflow_runs import model_namespace, parent_run_name
-from image_classification.project.mlflow_store import relocate_artifact_root, stale_artifact_root
+from image_classification.project.mlflow_store import (
+    set_aside_moved_experiment,
+    stale_artifact_root,
+)
 
 WHEN = datetime(2026, 12, 1, 10, 15)
 
@@ -67,39 +69,30 @@ def test_only_another_folders_mlartifacts_counts_as_moved(tmp_path):
     assert stale_artifact_root("/elsewhere/custom_root", tmp_path) is None
 
 
-def _config(project: Path):
-    from mlflow import MlflowClient
-
-    uri = f"sqlite:///{project / 'mlflow.db'}"
-    experiment = MlflowClient(uri).get_experiment_by_name("image_classification")
-    return SimpleNamespace(
-        server=SimpleNamespace(mlflow_tracking_uri=uri),
-        tracking=SimpleNamespace(experiment=SimpleNamespace(_experiment=experiment)),
-    )
-
-
-def test_a_copied_project_logs_into_its_own_mlartifacts_and_keeps_its_old_runs_readable(tmp_path):
+def test_a_copied_project_logs_into_its_own_mlartifacts_and_keeps_its_old_runs(tmp_path):
     from mlflow import MlflowClient
 
     original, copy = tmp_path / "original", tmp_path / "moved" / "copy"
     original.mkdir()
     client = MlflowClient(f"sqlite:///{original / 'mlflow.db'}")
-    experiment_id = client.create_experiment("image_classification", artifact_location=str(original / "mlartifacts"))
-    old_run = client.create_run(experiment_id).info.run_id
-    (tmp_path / "report.md").write_text("old run")
-    client.log_artifact(old_run, str(tmp_path / "report.md"), "reports")
+    old_experiment = client.create_experiment("image_classification", artifact_location=str(original / "mlartifacts"))
+    old_run = client.create_run(old_experiment).info.run_id
+    client.log_metric(old_run, "test_accuracy", 0.75)
     client.set_terminated(old_run)
     shutil.copytree(original, copy)
     shutil.rmtree(original)  # nothing may still point there
+    uri = f"sqlite:///{copy / 'mlflow.db'}"
 
-    relocate_artifact_root(_config(copy), copy)
+    aside = set_aside_moved_experiment(uri, "image_classification", copy)
 
-    moved = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
-    assert moved.get_experiment(experiment_id).artifact_location.endswith(f"{copy.resolve()}/mlartifacts")
-    assert [item.path for item in moved.list_artifacts(old_run, "reports")] == ["reports/report.md"]
-    new_run = moved.create_run(experiment_id).info.run_id
+    moved = MlflowClient(uri)
+    assert moved.get_experiment(old_experiment).name == aside != "image_classification"
+    assert moved.get_run(old_run).data.metrics == {"test_accuracy": 0.75}
+    assert moved.get_experiment_by_name("image_classification") is None  # kedro-mlflow creates it afresh:
+    new_experiment = moved.create_experiment("image_classification", artifact_location=str(copy / "mlartifacts"))
+    new_run = moved.create_run(new_experiment).info.run_id
+    (tmp_path / "report.md").write_text("new run")
     moved.log_artifact(new_run, str(tmp_path / "report.md"), "reports")
     assert (copy / "mlartifacts" / new_run / "artifacts" / "reports" / "report.md").is_file()
     assert not original.exists()
-    relocate_artifact_root(_config(copy), copy)  # a second session finds nothing to do
-    assert moved.get_experiment(experiment_id).artifact_location.endswith(f"{copy.resolve()}/mlartifacts")
+    assert set_aside_moved_experiment(uri, "image_classification", copy) is None  # the next session: nothing to do

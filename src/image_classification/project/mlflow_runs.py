@@ -33,7 +33,6 @@ from kedro.framework.hooks import hook_impl
 
 from image_classification.project.mlflow_registry import Candidate, register_best_model
 from image_classification.project.mlflow_shared_parent import shared_child, use_shared_parent
-from image_classification.project.mlflow_store import relocate_artifact_root
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,6 @@ class MlflowRunsHook:
         self._env = context.env
         mlflow_config = getattr(context, "mlflow", None)  # set by kedro-mlflow's hook, which runs first
         if mlflow_config is not None:
-            relocate_artifact_root(mlflow_config, Path(context.project_path))
             self._shared_parent = use_shared_parent(mlflow_config)
 
     @hook_impl

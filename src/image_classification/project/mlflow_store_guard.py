@@ -25,6 +25,8 @@ from typing import Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
+from image_classification.project.mlflow_store import set_aside_moved_experiment
+
 logger = logging.getLogger(__name__)
 
 HOST_TAG = "image_classification.host"
@@ -134,6 +136,15 @@ def check_artifact_folder(location: str | None) -> None:
             f"The MLflow artifact folder {folder} {what} by this user, so no model could be logged at the end of "
             f"the run. {fix}"
         )
+
+
+def configured_experiment_name(context: Any) -> str | None:
+    """``tracking.experiment.name`` of the session's mlflow.yml."""
+    try:
+        config = context.config_loader["mlflow"] or {}
+    except (MissingConfigException, KeyError):
+        return None
+    return ((config.get("tracking") or {}).get("experiment") or {}).get("name")
 
 
 def configured_artifact_location(context: Any) -> str | None:
@@ -249,8 +260,12 @@ class MlflowStoreHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow's hook sets the store up (and creates the experiment)
     def after_context_created(self, context) -> None:
-        check_store(configured_tracking_uri(context), self.lock_wait_s)
+        tracking_uri = configured_tracking_uri(context)
+        check_store(tracking_uri, self.lock_wait_s)
         check_artifact_folder(configured_artifact_location(context))
+        store = sqlite_store_path(tracking_uri)
+        if store is not None and store.is_file():  # a store of this folder's, maybe copied from another
+            set_aside_moved_experiment(tracking_uri, configured_experiment_name(context), Path(context.project_path))
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started this run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
