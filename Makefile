@@ -30,7 +30,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2 --dist loadfile   # two workers, whole files each (module fixtures run once)
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15   # two workers, whole files each (module fixtures run once); the slowest tests listed
 
 viz: install
 	$(BIN)/kedro viz run

@@ -224,6 +224,29 @@ def test_interrupted_run_resumes_from_its_last_epoch(data, tmp_path: Path) -> No
     )  # best epoch's weights
 
 
+def _small_convnet() -> keras.Model:
+    keras.utils.set_random_seed(0)  # the same initial weights for both runs
+    inputs = keras.Input((16, 16, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs / 255.0))
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Dropout(0.5)(features)))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(data, tmp_path: Path, optimizer: str) -> None:
+    """The resumed epochs read the batches of the uninterrupted run in the same order (Keras's own batch shuffle,
+    from Python's global random state, is off), Adam's moments come back with the weights, and dropout draws the
+    masks it would have drawn (its seed generator's state is restored too)."""
+    train, val = data
+    settings = {**FAST, "epochs": 3, "optimizer": optimizer, "learning_rate": 0.01}
+    uninterrupted, history, _ = fit_model(_small_convnet(), train, val, settings, str(tmp_path / "whole"))
+    with pytest.raises(KeyboardInterrupt):
+        fit_model(_small_convnet(), train, val, settings, str(tmp_path / "resumed"), callbacks=[_Interrupt()])
+    resumed, resumed_history, _ = fit_model(_small_convnet(), train, val, settings, str(tmp_path / "resumed"))
+    assert resumed_history["val_loss"] == history["val_loss"]
+    for ours, theirs in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 @pytest.mark.parametrize(
     ("train", "val", "message"),
     [

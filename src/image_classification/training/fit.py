@@ -207,6 +207,9 @@ def fit_model(  # noqa: PLR0913 - the data, the settings, and what identifies th
             train_batches,
             validation_data=ArrayBatches(val["images"], val["labels"], num_classes, settings.batch_size),
             epochs=settings.epochs,
+            # The rows are shuffled by ArrayBatches from (seed, epoch). Keras's own shuffle would also reorder the
+            # batches with Python's global random state, which a run resumed in a new process does not replay.
+            shuffle=False,
             class_weight=balanced_class_weights(np.asarray(train["labels"])) if balanced else None,
             callbacks=[EpochFollower(train_batches), *built_in, *distribution_callbacks(), *callbacks, *progress],
             verbose=2 if settings.verbose == 2 else 0,  # noqa: PLR2004 - Keras's line per epoch; 1 is our own line

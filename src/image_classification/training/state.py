@@ -20,15 +20,20 @@ logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.json"
 ELAPSED_FILE = "elapsed.json"  # seconds of training at the end of each finished epoch, counted across interruptions
+#: The state of every random layer's seed generator (dropout, augmentation) after the last finished epoch: Keras's
+#: weight files leave it out, and without it a resumed run draws other dropout masks than the uninterrupted one.
+RANDOM_STATE_FILE = "random_state.json"
+SEED_STATE = "seed_generator_state"
 
 
 class TrainingState(keras.callbacks.Callback):
     """Logs the learning rate every epoch and, given ``backup_dir``, keeps what ``BackupAndRestore`` does not.
 
     ``BackupAndRestore`` restores the weights, optimizer state and epoch, but not the history of the epochs before
-    the interruption nor the best ``val_loss`` the monitors had seen; this callback saves the history and the
-    seconds trained so far next to the backup (so Keras deletes them with the backup) and, when a run resumes,
-    reloads them (``restored``, ``restored_seconds``) and re-seeds the monitors.
+    the interruption, the best ``val_loss`` the monitors had seen, nor the state of the random layers' seed
+    generators; this callback saves the history, the seconds trained so far and those states next to the backup (so
+    Keras deletes them with the backup) and, when a run resumes, reloads them (``restored``, ``restored_seconds``),
+    re-seeds the monitors and puts the generators back where the uninterrupted run had them.
     """
 
     def __init__(
@@ -71,6 +76,10 @@ class TrainingState(keras.callbacks.Callback):
         if elapsed_path.exists():
             self._elapsed = json.loads(elapsed_path.read_text())[:epoch]
             self.restored_seconds = self._elapsed[-1] if len(self._elapsed) == epoch else 0.0
+        random_path = self.backup_dir / RANDOM_STATE_FILE
+        if random_path.exists():
+            for variable, value in zip(_seed_states(self.model), json.loads(random_path.read_text()), strict=True):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
         losses = self.restored.get("val_loss", [])
         if losses:
             best_epoch = int(np.argmin(losses))
@@ -94,6 +103,13 @@ class TrainingState(keras.callbacks.Callback):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.backup_dir / HISTORY_FILE, json.dumps(self._record))
         _write_atomically(self.backup_dir / ELAPSED_FILE, json.dumps(self._elapsed))
+        states = [keras.ops.convert_to_numpy(variable).tolist() for variable in _seed_states(self.model)]
+        _write_atomically(self.backup_dir / RANDOM_STATE_FILE, json.dumps(states))
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The state variables of the model's seed generators, in the model's order."""
+    return [variable for variable in model.variables if variable.name == SEED_STATE]
 
 
 def _write_atomically(path: Path, text: str) -> None:
