@@ -50,6 +50,11 @@ class DagRunResult:
         folder = logs / f"dag_id={DAG_ID}" / f"run_id={self.run_id}" / f"task_id={task_id}"
         return len(list(folder.glob("attempt=*.log")))
 
+    def log(self, logs: Path, task_id: str, attempt: int) -> str:
+        """The log of one attempt of ``task_id``."""
+        path = logs / f"dag_id={DAG_ID}" / f"run_id={self.run_id}" / f"task_id={task_id}" / f"attempt={attempt}.log"
+        return path.read_text()
+
 
 def _json(output: str) -> list[dict]:
     """The JSON list an ``airflow ... -o json`` command printed after its warnings (logged to stdout too)."""
