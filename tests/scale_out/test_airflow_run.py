@@ -8,7 +8,7 @@ marked ``KILLED``), the retry resuming the killed model from its checkpoint, the
 complete one, and the same test accuracies as an uninterrupted ``kedro run`` with the same seed (within one test
 image).
 
-Needs Airflow (``make airflow-venv``); skips without it. About 10-15 minutes on 2 shared cores: not in CI.
+Needs Airflow (``make airflow-venv``); skips without it. About 6 minutes on 2 shared cores: not in CI.
 """
 
 from __future__ import annotations
