@@ -9,6 +9,10 @@ McNemar's tests on the pooled images (strategies, fine-tune vs its transfer mode
     python benchmarks/accuracy_study.py                                  # the bundled paintings, 5 folds
     python benchmarks/accuracy_study.py --datasets cats_vs_dogs_2k       # ../shared, 5 folds at 160 px
     python benchmarks/accuracy_study.py --datasets cats_dogs_tiny --models scratch.basenet transfer.mobilenet_v2
+    python benchmarks/accuracy_study.py --datasets cats_vs_dogs_2k --models scratch.basenet --only-folds 0
+
+``--only-folds`` runs the named folds' namespaces alone (``kedro run --namespaces fold_0``), for a data set too long to
+run whole: it prints each model's test accuracy on those folds and writes no pooled report.
 """
 
 from __future__ import annotations
@@ -135,6 +139,50 @@ def study_tables(project: Path) -> tuple[str, str, pd.DataFrame]:
     return fold_table, tests_table, folds
 
 
+SHARED_OUTPUTS = "study_images,study_folds,study_class_names"
+
+
+def fold_table(project: Path, folds: list[int]) -> str:
+    """Each model's test accuracy on each of ``folds``, from the folds' saved evaluations (no pooling)."""
+    import pickle  # noqa: PLC0415 - the catalog's pickles of this project's own run
+
+    rows = []
+    for fold in folds:
+        root = project / "data" / "07_model_output" / "study" / f"fold_{fold}"
+        for evaluation in sorted(root.glob("*/*/evaluation.pkl")):
+            metrics = pickle.loads(sp.latest_version(project, str(evaluation.relative_to(project))).read_bytes())["metrics"]  # noqa: S301
+            low, high = metrics["accuracy_ci_low"], metrics["accuracy_ci_high"]
+            model = f"{evaluation.parent.parent.name}.{evaluation.parent.name}"
+            rows.append([fold, f"`{model}`", f"**{_pct(metrics['accuracy'])}** ({_pct(low)} - {_pct(high)})",
+                         metrics["test_images"]])  # fmt: skip
+    return common.markdown_table(["fold", "model", "test accuracy (95% CI)", "test images"], rows)
+
+
+def run_folds(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> str:
+    """Only ``args.only_folds`` of the study of ``dataset``: the shared steps, then those folds' namespaces."""
+    if dataset.path is not None:
+        common.require_dir(dataset.path, f"Data set '{name}'")
+    machine = common.Machine()
+    project = workroot / name
+    overrides = study_overrides(name, dataset, args.seed, args.models)
+    sp.make_project(project, overrides, plain_logging=True)
+    log_file = project / "kedro_run.log"
+    print(f"\n== {name}: folds {args.only_folds} in {project} (log: {log_file}) ==", flush=True)  # noqa: T201
+    started = time.perf_counter()
+    sp.kedro_run(project, "--pipelines", "study", "--to-outputs", SHARED_OUTPUTS, log_file=log_file)
+    namespaces = ",".join(f"fold_{fold}" for fold in args.only_folds)
+    sp.kedro_run(project, "--pipelines", "study", "--namespaces", namespaces, log_file=log_file, show=sp.progress_line)
+    run_min = (time.perf_counter() - started) / 60
+    machine.finish()
+    notes = [
+        f"`kedro run --pipelines study --namespaces {namespaces}` after the shared steps, seed {args.seed}: "
+        f"{run_min:.1f} min wall time; folds {args.only_folds} of {dataset.folds} only, so nothing is pooled.",
+    ]
+    where = "the bundled paintings" if dataset.path is None else f"`{sp_shown(dataset.path)}`"
+    return common.section(f"Fold study, folds {args.only_folds}: {name}", fold_table(project, args.only_folds),
+                          machine, f"{where}: {dataset.about}", notes)  # fmt: skip
+
+
 def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> str:
     """The study of ``dataset`` in one ``kedro run --pipelines study``; returns its results section."""
     if dataset.path is not None:
@@ -187,11 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", default=None, help="<strategy>.<name> to train (default: all)")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for the scratch projects (default: temp)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file to update (default: %(default)s)")
+    parser.add_argument("--only-folds", nargs="+", type=int, default=None, help="run these folds alone, unpooled")
     args = parser.parse_args(argv)
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="accuracy_study_"))
     started = time.perf_counter()
     for name in args.datasets:
-        common.emit(run_dataset(name, DATASETS[name], args, workroot), args.results, f"fold-study-{name}")
+        if args.only_folds is None:
+            common.emit(run_dataset(name, DATASETS[name], args, workroot), args.results, f"fold-study-{name}")
+        else:
+            folds = "-".join(str(fold) for fold in args.only_folds)
+            common.emit(run_folds(name, DATASETS[name], args, workroot), args.results, f"folds-{folds}-{name}")
     print(f"\nFold study done in {(time.perf_counter() - started) / 60:.1f} min; projects in {workroot}.")  # noqa: T201
 
 

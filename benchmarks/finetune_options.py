@@ -43,9 +43,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "low_rate_long": {"finetune": {"training": {"learning_rate": 3.0e-5, "label_smoothing": 0.1, "epochs": 14}}},
 }
 
-SHARED_OUTPUTS = "study_images,study_folds,study_class_names"
-
-
 def _summary(project: Path, fold: int, strategy: str, model: str) -> dict[str, Any]:
     path = f"data/07_model_output/study/fold_{fold}/{strategy}/{model}/training_summary.json"
     return json.loads(sp.latest_version(project, path).read_text())
@@ -82,7 +79,7 @@ def run_variant(name: str, dataset_name: str, args: argparse.Namespace, workroot
     if args.only_folds is None:
         sp.kedro_run(project, "--pipelines", "study", log_file=log_file, show=sp.progress_line)
     else:
-        sp.kedro_run(project, "--pipelines", "study", "--to-outputs", SHARED_OUTPUTS, log_file=log_file)
+        sp.kedro_run(project, "--pipelines", "study", "--to-outputs", study.SHARED_OUTPUTS, log_file=log_file)
         namespaces = ",".join(f"fold_{fold}" for fold in args.only_folds)
         sp.kedro_run(project, "--pipelines", "study", "--namespaces", namespaces, log_file=log_file,
                      show=sp.progress_line)  # fmt: skip
