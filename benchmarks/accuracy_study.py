@@ -158,15 +158,19 @@ def fold_table(project: Path, folds: list[int]) -> str:
     return common.markdown_table(["fold", "model", "test accuracy (95% CI)", "test images"], rows)
 
 
-def run_folds(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> str:
-    """Only ``args.only_folds`` of the study of ``dataset``: the shared steps, then those folds' namespaces."""
+def _new_project(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> tuple[Path, Path]:
+    """The scratch copy of the project for ``dataset`` (its data checked first) and its log file."""
     if dataset.path is not None:
         common.require_dir(dataset.path, f"Data set '{name}'")
-    machine = common.Machine()
     project = workroot / name
-    overrides = study_overrides(name, dataset, args.seed, args.models)
-    sp.make_project(project, overrides, plain_logging=True)
-    log_file = project / "kedro_run.log"
+    sp.make_project(project, study_overrides(name, dataset, args.seed, args.models), plain_logging=True)
+    return project, project / "kedro_run.log"
+
+
+def run_folds(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> str:
+    """Only ``args.only_folds`` of the study of ``dataset``: the shared steps, then those folds' namespaces."""
+    machine = common.Machine()
+    project, log_file = _new_project(name, dataset, args, workroot)
     print(f"\n== {name}: folds {args.only_folds} in {project} (log: {log_file}) ==", flush=True)  # noqa: T201
     started = time.perf_counter()
     sp.kedro_run(project, "--pipelines", "study", "--to-outputs", SHARED_OUTPUTS, log_file=log_file)
@@ -185,13 +189,9 @@ def run_folds(name: str, dataset: Dataset, args: argparse.Namespace, workroot: P
 
 def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot: Path) -> str:
     """The study of ``dataset`` in one ``kedro run --pipelines study``; returns its results section."""
-    if dataset.path is not None:
-        common.require_dir(dataset.path, f"Data set '{name}'")
     machine = common.Machine()
-    project = workroot / name
+    project, log_file = _new_project(name, dataset, args, workroot)
     overrides = study_overrides(name, dataset, args.seed, args.models)
-    sp.make_project(project, overrides, plain_logging=True)
-    log_file = project / "kedro_run.log"
     print(f"\n== {name}: kedro run --pipelines study in {project} (log: {log_file}) ==", flush=True)  # noqa: T201
     started = time.perf_counter()
     sp.kedro_run(project, "--pipelines", "study", log_file=log_file, show=sp.progress_line)
