@@ -17,6 +17,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from image_classification.data.images import UnreadableImageError, load_rgb
 from image_classification.data.resize import resize_image
@@ -47,6 +48,22 @@ def decode_image_column(
         return list(
             pool.map(lambda item: _decode_one(Path(scratch) / str(item[0]), item[1], size, method), enumerate(values))
         )
+
+
+def decode_image_table(
+    table: pd.DataFrame, size: int, method: str, workers: int = 1
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The usable images of ``table`` and one row per input row: its other columns and ``problem``.
+
+    Returns:
+        ``(pixels, rows)``: uint8 (M, size, size, 3) for the M usable rows in table order, and ``table`` without its
+        ``image`` column plus ``problem`` ("" for the usable rows, else why the row was skipped).
+    """
+    decoded = decode_image_column(table[IMAGE_COLUMN].tolist(), size, method, workers)
+    rows = table.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
+    rows[PROBLEM_COLUMN] = pd.Series([problem for _, problem in decoded], dtype=object)
+    usable = [pixels for pixels, problem in decoded if not problem]
+    return (np.stack(usable) if usable else np.zeros((0, size, size, 3), np.uint8)), rows
 
 
 def _decode_one(scratch_file: Path, encoded: Any, size: int, method: str) -> tuple[np.ndarray | None, str]:

@@ -21,8 +21,7 @@ from mlflow.pyfunc import PythonModel
 
 from image_classification.data.encoded_images import (
     IMAGE_COLUMN,
-    PROBLEM_COLUMN,
-    decode_image_column,
+    decode_image_table,
     encode_image_file,
 )
 from image_classification.models.prediction_table import TOP_K_PARAM, top_k_table
@@ -91,12 +90,9 @@ class ImageClassifierModel(PythonModel):
         if IMAGE_COLUMN not in model_input.columns:
             raise _bad_request(f"A request needs a column '{IMAGE_COLUMN}' of base64 image files.")
         size, method = int(self._config["image_size"]), self._config["resize_method"]
-        decoded = decode_image_column(model_input[IMAGE_COLUMN].tolist(), size, method)
-        rows = model_input.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
-        rows[PROBLEM_COLUMN] = pd.Series([problem for _, problem in decoded], dtype=object)
-        usable = [pixels for pixels, problem in decoded if not problem]
+        pixels, rows = decode_image_table(model_input, size, method)
         probabilities = (
-            predict_proba(self._model, np.stack(usable)) if usable else np.zeros((0, len(self._class_names)))
+            predict_proba(self._model, pixels) if len(pixels) else np.zeros((0, len(self._class_names)))
         )
         top_k = (params or {}).get(TOP_K_PARAM) or self._config.get("top_k", 1)
         return top_k_table(rows, probabilities, self._class_names, int(top_k))

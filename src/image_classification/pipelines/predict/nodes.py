@@ -20,7 +20,7 @@ from image_classification.data.encoded_images import (
     FILE_COLUMN,
     IMAGE_COLUMN,
     PROBLEM_COLUMN,
-    decode_image_column,
+    decode_image_table,
     encode_image_file,
 )
 from image_classification.data.labels import find_image_files
@@ -117,17 +117,11 @@ def decode_images(
             describe_model(model), trained_size, trained_size, size,
         )
         size = trained_size
-    rows = image_table.drop(columns=[IMAGE_COLUMN]).reset_index(drop=True)
+    pixels, rows = decode_image_table(image_table, size, method, settings.workers)
     names = rows[FILE_COLUMN].astype(str).tolist() if FILE_COLUMN in rows else [f"row {i}" for i in range(len(rows))]
-    decoded = decode_image_column(image_table[IMAGE_COLUMN].tolist(), size, method, settings.workers)
-    problems = []
-    for name, (_, problem) in zip(names, decoded):
+    for name, problem in zip(names, rows[PROBLEM_COLUMN]):
         if problem:
             logger.warning("Skipping %s: %s", name, problem)
-        problems.append(problem)
-    rows[PROBLEM_COLUMN] = pd.Series(problems, dtype=object)
-    usable = [pixels for pixels, problem in decoded if not problem]
-    pixels = np.stack(usable) if usable else np.zeros((0, size, size, 3), np.uint8)
     return pixels, rows
 
 
