@@ -1,13 +1,13 @@
-"""The generic typed-settings reader every library's settings class uses."""
+"""The pydantic base of every settings block, and the reader that names each bad key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import Field, ValidationError
 
-from image_classification.config import load_settings, read_blocks, read_settings, setting_keys
+from image_classification.config import StrictSettings, load_settings, read_blocks, read_settings, setting_keys
 from image_classification.models.settings import (
     MODEL_SETTINGS,
     ScratchModelSettings,
@@ -16,8 +16,7 @@ from image_classification.models.settings import (
 from image_classification.reporting.settings import RegistrySettings, ReportSettings
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(StrictSettings):
     count: int = 3
     ratio: float = 0.5
     name: str = "Adam"
@@ -51,7 +50,7 @@ def test_values_are_converted_and_kept() -> None:
 
 
 def test_every_problem_is_named_with_the_block() -> None:
-    block = {"cont": 2, "ratio": None, "flag": "yes", "count": 2.5, "sizes": "1,2", "extra": [1]}
+    block = {"cont": 2, "ratio": None, "flag": "maybe", "count": 2.5, "sizes": "1,2", "extra": [1]}
     settings, problems = read_settings(Example, block, "lib.example")
     assert settings is None
     by_name = {problem.parameter: problem.message for problem in problems}
@@ -128,9 +127,8 @@ def test_split_settings_defaults_are_the_yaml(project_root) -> None:
         load_settings(SelectionSettings, {"top_n": 5}, "split.selection")
 
 
-@dataclass(frozen=True)
-class Keyworded:
-    from_: str = "folder"
+class Keyworded(StrictSettings):
+    from_: str = Field("folder", alias="from")
 
     WHAT: ClassVar[str] = "labels setting"
 

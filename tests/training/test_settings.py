@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from image_classification.models.scratch import create_scratch_model
 from image_classification.training import TrainingSettings, fit_model, merge_training_config
@@ -29,7 +30,7 @@ def test_defaults_and_round_trip() -> None:
     assert TrainingSettings.keys() == tuple(settings.as_dict())
     assert TrainingSettings.from_config(None) == TrainingSettings.from_config({}) == settings
     assert TrainingSettings.from_config(settings.as_dict()) == settings
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError):
         settings.epochs = 3  # frozen: one object per fit, never changed on the way
 
 

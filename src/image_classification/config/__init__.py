@@ -1,10 +1,13 @@
-"""Typed settings: one generic reader for the frozen dataclasses that hold each library's parameters and defaults.
+"""Typed settings: the pydantic base every library's settings block derives from, and the reader that names each
+bad key.
 
 The bottom library: it imports no other part of the package, and every library may import it.
 """
 
 from image_classification.config.typed import (
+    RuleError,
     SettingProblem,
+    StrictSettings,
     load_settings,
     raise_for,
     read_blocks,
@@ -15,7 +18,9 @@ from image_classification.config.typed import (
 )
 
 __all__ = [
+    "RuleError",
     "SettingProblem",
+    "StrictSettings",
     "load_settings",
     "raise_for",
     "read_blocks",

@@ -1,34 +1,47 @@
-"""Reads a parameters block into a frozen, typed settings dataclass, collecting every problem at once.
+"""The base of every settings block: a frozen pydantic model that Kedro's parameter validator checks, with a "did
+you mean" for unknown keys and the project's domain rules.
 
-A settings class is a frozen dataclass whose fields are the block's keys, whose defaults are the YAML's and whose
-type hints say what each value may be (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``, ``Any``, unions of
-them, ``| None`` for nullable ones). It may also define:
+A node parameter annotated with a subclass (``def split_dataset(..., split: SplitSettings)``) is instantiated by
+``kedro.validation`` before the run, scoped to the pipelines being run; a bad value stops the run naming the
+parameter. The run checks (``project/run_checks.py``) read blocks a node does not take whole (the ``training`` blocks
+merged shared -> strategy -> model, each model's block with its backbone) through ``settings_from``, which turns the
+same validation into one ``SettingProblem`` per bad key, named ``<block>.<key>``.
 
-* ``rules(self) -> list[tuple[key, valid, expected]]``: checks on values and on how settings combine; each failed
-  rule becomes "must be <expected>.";
-* ``LOWERCASE: ClassVar[tuple[str, ...]]``: string fields read case-insensitively (stored lowercased);
-* ``WHAT: ClassVar[str]``: how the settings are called in messages (``"training setting"``); ``"setting"`` by default.
+A settings class may define:
 
-A key that is a Python keyword (``ingest.labels.from``) is the field of that name with a trailing underscore
-(``from_``); messages and ``setting_keys`` use the key as written in the YAML.
+* ``rules(self) -> list[tuple[key, valid, expected]]``: domain rules on values and on how settings combine; each
+  failed rule is "must be <expected>." (checked after the types, by a model validator);
+* ``LOWERCASE``: string fields read case-insensitively (stored lowercased);
+* ``WHAT``: how the settings are called in messages (``"training setting"``).
+
+A key that is a Python keyword (``ingest.labels.from``) is a field with a trailing underscore and the key as alias.
 """
 
 from __future__ import annotations
 
 import difflib
-import keyword
-import numbers
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, is_dataclass
-from functools import cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
-S = TypeVar("S")
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-_TYPE_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
-               list: "a list", dict: "a mapping"}  # fmt: skip
+S = TypeVar("S", bound="StrictSettings")
+
+#: pydantic's error types -> what a valid value is, in the words of the project's other messages.
+_EXPECTED = {
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "a string", "list_type": "a list", "tuple_type": "a list", "dict_type": "a mapping",
+}  # fmt: skip
 
 
 class SettingProblem(NamedTuple):
@@ -42,9 +55,74 @@ class SettingProblem(NamedTuple):
         return f"Setting {self.parameter} = {self.value!r}: {self.message}"
 
 
-def setting_keys(cls: type) -> tuple[str, ...]:
-    """The keys a settings block of ``cls`` may have: its dataclass fields, in order (``from_`` read as ``from``)."""
-    return tuple(_key(field.name) for field in fields(cls))
+class RuleError(ValueError):
+    """The failed domain rules of one settings block, as ``(key, value, message)``; pydantic carries it in the
+    error's context, so ``settings_from`` can name each key."""
+
+    def __init__(self, failures: list[tuple[str, Any, str]]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{key} = {value!r}: {message}" for key, value, message in failures))
+
+
+class StrictSettings(BaseModel):
+    """Frozen, no unknown keys (the closest known one named), lax types, and the domain ``rules``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True)
+
+    WHAT: ClassVar[str] = "setting"
+    LOWERCASE: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The keys a block may have, as written in the YAML (an alias such as ``from`` for ``from_``)."""
+        return tuple(field.alias or name for name, field in cls.model_fields.items())
+
+    @classmethod
+    def read(cls: type[S], value: Any) -> S:
+        """``value`` as these settings: kept when Kedro's validator already made it one, else validated.
+
+        Raises:
+            pydantic.ValidationError: (a ValueError) naming each bad key.
+        """
+        return value if isinstance(value, cls) else cls.model_validate({} if value is None else value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, values: Any) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        known = {*cls.keys(), *cls.model_fields}  # a field's name is also accepted (``from_`` for ``from``)
+        problems = [problem for problem in unknown_keys(values, cls.keys(), "", cls.WHAT) if problem.parameter not in known]
+        if problems:
+            raise ValueError(" ".join(f"'{problem.parameter}': {problem.message}" for problem in problems))
+        return {key: value.lower() if key in cls.LOWERCASE and isinstance(value, str) else value
+                for key, value in values.items()}  # fmt: skip
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1; ``epochs: yes`` is a typo, not one epoch.
+        kinds = _kinds(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and bool not in kinds and Any not in kinds and kinds & {int, float}:
+            raise ValueError(f"must be {'a whole number' if int in kinds else 'a number'}.")
+        return value
+
+    @model_validator(mode="after")
+    def _domain_rules(self) -> StrictSettings:
+        failures = [(key, getattr(self, _field(type(self), key)), f"must be {expected}.")
+                    for key, valid, expected in self.rules() if not valid]  # fmt: skip
+        if failures:
+            raise RuleError(failures)
+        return self
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every domain rule; none by default."""
+        return []
+
+
+def setting_keys(cls: type[StrictSettings]) -> tuple[str, ...]:
+    """The keys a settings block of ``cls`` may have, in order (``from_`` read as ``from``)."""
+    return cls.keys()
 
 
 def unknown_keys(
@@ -52,8 +130,8 @@ def unknown_keys(
 ) -> list[SettingProblem]:
     """A problem for each key of ``block`` not in ``keys``, with a "did you mean" when one is close.
 
-    For blocks read without a settings class (an architecture's options, a head, the augmentation layers, the top
-    level of the parameters, whose ``where`` is "").
+    Also for blocks read without a settings class (an architecture's options, a head, the augmentation layers, the
+    top level of the parameters, whose ``where`` is "").
     """
     problems = []
     for key, value in block.items():
@@ -68,24 +146,21 @@ def unknown_keys(
 def read_settings(cls: type[S], block: Mapping[str, Any] | None, where: str) -> tuple[S | None, list[SettingProblem]]:
     """Reads one block; missing keys take the class's defaults.
 
-    Args:
-        cls: A frozen settings dataclass (see the module docstring).
-        block: The block from the parameters; None reads as empty.
-        where: The block's dotted name in messages (e.g. ``scratch.models.basenet``).
-
     Returns:
         The settings (None when there are problems) and every problem, each named ``<where>.<key>``.
     """
     return read_blocks(cls, [(block, where)])
 
 
-def load_settings(cls: type[S], block: Mapping[str, Any] | None, where: str) -> S:
-    """Reads one block, as ``read_settings`` does, for code that needs the settings (a node).
+def load_settings(cls: type[S], block: Any, where: str) -> S:
+    """One block (or settings Kedro's validator already made) as ``cls``, for code that needs the settings.
 
     Raises:
         ValueError: Every unknown key (with a "did you mean") and every value of the wrong type or range, each
             named ``<where>.<key>``.
     """
+    if isinstance(block, cls):
+        return block
     settings, problems = settings_from(cls, [(block, where)])
     raise_for(problems)
     return settings
@@ -95,10 +170,6 @@ def read_blocks(
     cls: type[S], blocks: Sequence[tuple[Mapping[str, Any] | None, str]]
 ) -> tuple[S | None, list[SettingProblem]]:
     """Merges blocks (later ones override earlier ones key by key) and checks them all at once.
-
-    Args:
-        cls: A frozen settings dataclass (see the module docstring).
-        blocks: ``(block, name)`` pairs, most general first.
 
     Returns:
         The settings (None when there are problems) and every problem, each naming the block that set the key. A
@@ -112,36 +183,31 @@ def settings_from(
     cls: type[S], blocks: Sequence[tuple[Mapping[str, Any] | None, str]]
 ) -> tuple[S, list[SettingProblem]]:
     """Like ``read_blocks``, but always returns settings: the keys with problems keep their defaults."""
-    if not (is_dataclass(cls) and isinstance(cls, type)):
-        raise TypeError(f"{cls!r} is not a settings dataclass.")
-    what = getattr(cls, "WHAT", "setting")
-    keys, hints = setting_keys(cls), _hints(cls)
     problems: list[SettingProblem] = []
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    for block, where in blocks:
+    for given, where in blocks:
+        block = given.model_dump(by_alias=True) if isinstance(given, StrictSettings) else given
         if block is not None and not isinstance(block, Mapping):
-            problems.append(SettingProblem(where, block, f"must be a mapping of {what}s (or left out)."))
+            problems.append(SettingProblem(where, block, f"must be a mapping of {cls.WHAT}s (or left out)."))
             continue
-        problems += unknown_keys(block or {}, keys, where, what)
-        for key, value in (block or {}).items():
-            if key not in keys:
-                continue
-            try:
-                values[_field(key)] = _converted(value, hints[_field(key)], key in getattr(cls, "LOWERCASE", ()))
-                origin[key] = where
-            except ValueError as error:
-                problems.append(SettingProblem(f"{where}.{key}", value, str(error)))
-    flagged = {problem.parameter.rsplit(".", 1)[-1] for problem in problems}
-    settings = cls(**values)
-    unset_where = blocks[-1][1] if blocks else what
-    rules = settings.rules() if hasattr(settings, "rules") else []
-    problems += [
-        SettingProblem(f"{origin.get(key, unset_where)}.{key}", getattr(settings, _field(key)), f"must be {expected}.")
-        for key, valid, expected in rules
-        if not valid and key not in flagged
-    ]
-    return settings, problems
+        problems += unknown_keys(block or {}, cls.keys(), where, cls.WHAT)
+        own = {key: value.lower() if key in cls.LOWERCASE and isinstance(value, str) else value
+               for key, value in (block or {}).items() if key in cls.keys()}  # fmt: skip
+        # Each block's types on their own: a shared block's bad value is named even where a later block overrides it.
+        wrong = _type_problems(cls, own, where)
+        problems += wrong
+        for key, value in own.items():
+            if f"{where}.{key}" not in {problem.parameter for problem in wrong}:
+                values[key], origin[key] = value, where
+    unset_where = blocks[-1][1] if blocks else cls.WHAT
+    try:
+        return cls.model_validate(values), problems
+    except ValidationError as error:  # the types are right by now: the domain rules failed
+        failures = [SettingProblem(f"{origin.get(key, unset_where)}.{key}", value, message)
+                    for detail in error.errors() if _is_rule_error(detail)
+                    for key, value, message in detail["ctx"]["error"].failures]  # fmt: skip
+        return cls.model_construct(**_by_field(cls, values)), problems + failures
 
 
 def raise_for(problems: Sequence[Any]) -> None:
@@ -150,56 +216,46 @@ def raise_for(problems: Sequence[Any]) -> None:
         raise ValueError(" ".join(str(problem) for problem in problems))
 
 
-def _key(field_name: str) -> str:
-    """The YAML key of a field: ``from_`` -> ``from``."""
-    stripped = field_name.removesuffix("_")
-    return stripped if field_name.endswith("_") and keyword.iskeyword(stripped) else field_name
+def _type_problems(cls: type[StrictSettings], values: Mapping[str, Any], where: str) -> list[SettingProblem]:
+    """One problem per key of ``values`` whose value is of the wrong type (or null where that is not allowed)."""
+    try:
+        cls.model_validate(values)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            key = str(detail["loc"][0]) if detail["loc"] else ""
+            if _is_rule_error(detail) or key not in values or f"{where}.{key}" in {p.parameter for p in problems}:
+                continue  # rules are checked on the merged blocks; a union's members fail alike
+            if values[key] is None:
+                message = "may not be null; remove it to use the default."
+            else:
+                message = f"must be {_EXPECTED[detail['type']]}." if detail["type"] in _EXPECTED else detail["msg"]
+            problems.append(SettingProblem(f"{where}.{key}", values[key], message.removeprefix("Value error, ")))
+        return problems
+    return []
 
 
-def _field(key: str) -> str:
+def _is_rule_error(detail: Mapping[str, Any]) -> bool:
+    return isinstance((detail.get("ctx") or {}).get("error"), RuleError)
+
+
+def _by_field(cls: type[StrictSettings], values: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML keys -> field names (``from`` -> ``from_``), as ``model_construct`` takes them."""
+    return {_field(cls, key): value for key, value in values.items()}
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The types a field's annotation allows (the members of a union)."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return set(typing.get_args(annotation)) if union else {annotation}
+
+
+def _field(cls: type[StrictSettings], key: str) -> str:
     """The field of a YAML key: ``from`` -> ``from_``."""
-    return f"{key}_" if keyword.iskeyword(key) else key
+    return next((name for name, field in cls.model_fields.items() if field.alias == key), key)
 
 
 def _prefixed(key: str, keys: Sequence[str]) -> list[str]:
     """The one key that ``key`` is the start of (``top_n`` -> ``top_n_classes``), if exactly one is."""
     matches = [name for name in keys if len(key) >= 3 and name.startswith(key)]
     return matches if len(matches) == 1 else []
-
-
-@cache
-def _hints(cls: type) -> dict[str, tuple[type, ...]]:
-    """Each field's allowed types, ``NoneType`` included for ``| None``; ``object`` stands for ``Any``."""
-    allowed = {}
-    for key, hint in typing.get_type_hints(cls).items():
-        parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        allowed[key] = tuple(object if part is Any else typing.get_origin(part) or part for part in parts)
-    return allowed
-
-
-def _converted(value: Any, kinds: tuple[type, ...], lowercase: bool = False) -> Any:
-    """``value`` as one of ``kinds``; a ValueError saying what is expected when it is none of them."""
-    if value is None:
-        if type(None) in kinds or object in kinds:
-            return None
-        raise ValueError("may not be null; remove it to use the default.")
-    kinds = tuple(kind for kind in kinds if kind is not type(None))
-    if object in kinds:
-        return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # NumPy's too (a served model's params)
-        value = int(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, float | bool):
-        value = float(value)
-    for kind in kinds:  # a value already of an allowed type is kept as it is (an int stays an int in int | str)
-        if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
-            return value.lower() if lowercase and isinstance(value, str) else value
-    for kind in kinds:
-        if kind is str:
-            return str(value).lower() if lowercase else str(value)
-        if kind in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
-            if kind is float or value == int(value):
-                return kind(value)
-    expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
-    if len(kinds) == 1 and kinds[0] in (int, float):
-        expected = _TYPE_NAMES[kinds[0]]
-    raise ValueError(f"must be {expected}.")

@@ -14,9 +14,10 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
+
+from image_classification.config import StrictSettings
 
 GIB = 1 << 30
 CHUNK_BYTES = 1 << 20
@@ -27,8 +28,7 @@ RATIO_FLOOR_BYTES = 1 << 20
 READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError)
 
 
-@dataclass(frozen=True)
-class ArchiveLimits:
+class ArchiveLimits(StrictSettings):
     """``ingest.archive_limits``: how much an archive may unpack to before it is refused as a possible zip bomb.
 
     Attributes:

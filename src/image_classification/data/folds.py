@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from image_classification.config.strict import StrictSettings
+from image_classification.config import StrictSettings
 
 
 class StudySettings(StrictSettings):

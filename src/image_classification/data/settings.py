@@ -7,9 +7,11 @@ and ``data.labels`` by the run checks, so this module imports neither.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import Field
+
+from image_classification.config import StrictSettings
 from image_classification.data.duplicates import (
     DEFAULT_NEAR_DUPLICATE_DISTANCE,
     MAX_NEAR_DUPLICATE_DISTANCE,
@@ -34,8 +36,11 @@ MAX_PIXELS_LIMIT = 2_000_000_000  # ingest.checks.max_pixels: 2 gigapixels is 6 
 MAX_MIN_SIDE = 10_000
 
 
-@dataclass(frozen=True)
-class PreprocessSettings:
+#: ``preprocess.image_size`` when the YAML leaves it out.
+DEFAULT_IMAGE_SIZE = 224
+
+
+class PreprocessSettings(StrictSettings):
     """What the preprocess pipeline reads from ``preprocess:`` (conf/base/parameters_preprocess.yml).
 
     Attributes:
@@ -45,7 +50,7 @@ class PreprocessSettings:
         augmentation: The models' augmentation layers (checked by ``models.augmentation.build_augmentation``).
     """
 
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     resize_method: str = "stretch"
     workers: int | None = None
     augmentation: Any = None
@@ -63,8 +68,7 @@ class PreprocessSettings:
         ]
 
 
-@dataclass(frozen=True)
-class SelectionSettings:
+class SelectionSettings(StrictSettings):
     """``split.selection``: the classes a study keeps (all of them by default).
 
     Attributes:
@@ -102,8 +106,7 @@ class SelectionSettings:
         ]
 
 
-@dataclass(frozen=True)
-class CrossValidationSettings:
+class CrossValidationSettings(StrictSettings):
     """``split.cross_validation``: the test split is fold ``fold`` of ``folds`` stratified folds.
 
     Attributes:
@@ -129,8 +132,7 @@ class CrossValidationSettings:
 SPLITS = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
-class SplitSettings:
+class SplitSettings(StrictSettings):
     """``split``: the stratified, seeded train / validation / test split (conf/base/parameters_split.yml).
 
     Attributes:
@@ -162,8 +164,7 @@ class SplitSettings:
         ]
 
 
-@dataclass(frozen=True)
-class IngestSettings:
+class IngestSettings(StrictSettings):
     """``ingest`` (conf/base/parameters_ingest.yml): its sub-blocks, each read by its own class.
 
     Attributes:
@@ -181,8 +182,7 @@ class IngestSettings:
     WHAT: ClassVar[str] = "ingest setting"
 
 
-@dataclass(frozen=True)
-class SourceSettings:
+class SourceSettings(StrictSettings):
     """``ingest.source``: the keys ``data.sources.fetch_source`` reads (its ``SOURCE_SETTINGS``).
 
     Attributes:
@@ -229,8 +229,7 @@ class SourceSettings:
         ]
 
 
-@dataclass(frozen=True)
-class LabelSettings:
+class LabelSettings(StrictSettings):
     """``ingest.labels``: the keys ``data.labels.assign_labels`` reads (its ``LABEL_SETTINGS``).
 
     Attributes:
@@ -247,7 +246,7 @@ class LabelSettings:
             with a report row naming both.
     """
 
-    from_: str = "folder"
+    from_: str = Field("folder", alias="from")
     pattern: str | None = None
     csv_path: str | None = None
     id_column: str = "id"
@@ -265,8 +264,7 @@ class LabelSettings:
         return [("csv_path", self.from_ != "csv" or bool(self.csv_path), "set when ingest.labels.from is 'csv'")]
 
 
-@dataclass(frozen=True)
-class CheckSettings:
+class CheckSettings(StrictSettings):
     """``ingest.checks``: which images are skipped (the keys ``build_manifest`` reads).
 
     Attributes:

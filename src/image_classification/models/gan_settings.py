@@ -5,8 +5,9 @@ Apart from the DCGAN (``dcgan.py``) so that the pipeline's nodes and checks read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
+
+from image_classification.config import StrictSettings
 
 #: How the generator doubles the side: resize then convolve, or the paper's strided transposed convolution.
 UPSAMPLINGS = ("resize", "transposed")
@@ -15,8 +16,7 @@ UPSAMPLINGS = ("resize", "transposed")
 DIFF_AUGMENT_POLICY = ("color", "translation", "cutout")
 
 
-@dataclass(frozen=True)
-class GanSettings:
+class GanSettings(StrictSettings):
     """What the gan pipeline reads from ``gan:`` (conf/base/parameters_gan.yml).
 
     Attributes:

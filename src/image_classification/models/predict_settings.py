@@ -6,16 +6,16 @@ check a served model's per-request ``predict.top_k``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
+
+from image_classification.config import StrictSettings
 
 #: Upper bounds, far above any real use, so that a typo is refused by name before the run.
 MAX_TOP_K = 1_000
 MAX_BATCH_SIZE = 65_536
 
 
-@dataclass(frozen=True)
-class PredictSettings:
+class PredictSettings(StrictSettings):
     """What ``kedro run --pipelines predict`` and the served model read from ``predict:``.
 
     Attributes:

@@ -8,10 +8,9 @@ block is read by ``image_classification.training.TrainingSettings``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from image_classification.config import setting_keys
+from image_classification.config import StrictSettings, setting_keys
 from image_classification.data.settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 
@@ -24,8 +23,7 @@ def _image_size_rule(image_size: int | None) -> tuple[str, bool, str]:
     )
 
 
-@dataclass(frozen=True)
-class ScratchModelSettings:
+class ScratchModelSettings(StrictSettings):
     """``scratch.models.<name>``: a network trained from scratch.
 
     Attributes:
@@ -63,8 +61,7 @@ class ScratchModelSettings:
 MODES = ("feature_extraction", "end_to_end")
 
 
-@dataclass(frozen=True)
-class TransferModelSettings:
+class TransferModelSettings(StrictSettings):
     """``transfer.models.<name>``: a pretrained backbone with a new head.
 
     Attributes:
@@ -96,8 +93,7 @@ class TransferModelSettings:
         return [_image_size_rule(self.image_size)]
 
 
-@dataclass(frozen=True)
-class FinetuneModelSettings:
+class FinetuneModelSettings(StrictSettings):
     """``finetune.models.<name>``: fine-tuning of the transfer model of the same name.
 
     Attributes:

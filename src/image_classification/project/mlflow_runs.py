@@ -223,7 +223,7 @@ class MlflowRunsHook:
                 )
         logger.info("Logged %d MLflow models in %.1f s.", len(candidates), time.perf_counter() - started)
         settings = _registry_settings(catalog)
-        if candidates and settings.register:
+        if candidates and settings.register_model:
             register_best_model(self._client, self._parent.info.run_id, candidates, settings, test_split)
 
     def _log_model(self, namespace: str, run_id: str, spec: dict, catalog) -> str | None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from image_classification.config import settings_from, unknown_keys
-from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
+from image_classification.config import StrictSettings, settings_from, unknown_keys
+from image_classification.data.settings import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
 from image_classification.models.settings import MODEL_SETTINGS, MODES
 from image_classification.project.model_plan import model_image_size, valid_image_size
 from image_classification.training import check_training_blocks, training_block_names
@@ -38,8 +38,7 @@ class ParameterProblem:
 
 
 
-@dataclass(frozen=True)
-class StrategySettings:
+class StrategySettings(StrictSettings):
     """``scratch``, ``transfer`` or ``finetune``: the strategy's shared ``training`` overrides and its ``models``."""
 
     training: Any = None
@@ -245,7 +244,7 @@ def _same_size_as_transfer(parameters: dict[str, Any], name: str) -> ParameterPr
     """A fine-tuned model keeps its transfer model's input: an ``image_size`` of its own must be that one."""
     own = model_image_size(parameters, "finetune", name, inherit=False)
     preprocess = parameters.get("preprocess")
-    default = (preprocess if isinstance(preprocess, dict) else {}).get("image_size", PreprocessSettings.image_size)
+    default = (preprocess if isinstance(preprocess, dict) else {}).get("image_size", DEFAULT_IMAGE_SIZE)
     transfer = model_image_size(parameters, "transfer", name) or default
     if own is None or own == transfer:
         return None

@@ -34,14 +34,14 @@ from kedro.config import OmegaConfigLoader
 
 from image_classification.config import settings_from
 from image_classification.data.folds import StudySettings
-from image_classification.data.settings import MIN_IMAGE_SIZE, PreprocessSettings
+from image_classification.data.settings import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
 from image_classification.models.predict_settings import PredictSettings
 
 STRATEGIES = ("scratch", "transfer", "finetune")
 #: ``transfer.models.<name>.mode`` when a model does not set it.
 DEFAULT_TRANSFER_MODE = "feature_extraction"
 #: ``predict.top_k`` when it is not set.
-DEFAULT_TOP_K = PredictSettings.top_k
+DEFAULT_TOP_K = PredictSettings().top_k
 #: The preprocessed splits, one cache each per image size.
 #: ``baseline.linear_probe.<backbone>``: the linear probe of each transfer model trained on cached features.
 BASELINE_PREFIX = "baseline.linear_probe"
@@ -77,7 +77,7 @@ class ModelPlan:
     transfer_modes: Mapping[str, str] = field(default_factory=dict)
     predict_model: str = ""
     predict_top_k: int = DEFAULT_TOP_K
-    default_image_size: int = PreprocessSettings.image_size
+    default_image_size: int = DEFAULT_IMAGE_SIZE
     image_sizes: Mapping[str, int] = field(default_factory=dict)
     study_folds: int = StudySettings.model_fields["folds"].default
 
@@ -99,7 +99,7 @@ class ModelPlan:
         predict = parameters.get("predict") or {}
         preprocess = parameters.get("preprocess")
         default_size = valid_image_size((preprocess if isinstance(preprocess, Mapping) else {}).get("image_size"))
-        default_size = default_size or PreprocessSettings.image_size
+        default_size = default_size or DEFAULT_IMAGE_SIZE
         return cls(
             scratch=enabled["scratch"],
             transfer=enabled["transfer"],

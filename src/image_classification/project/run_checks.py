@@ -23,7 +23,12 @@ from kedro.pipeline import Pipeline
 
 from image_classification.config import settings_from, unknown_keys
 from image_classification.data.resize import RESIZE_METHODS
-from image_classification.data.settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PreprocessSettings
+from image_classification.data.settings import (
+    DEFAULT_IMAGE_SIZE,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    PreprocessSettings,
+)
 from image_classification.project.block_checks import BLOCK_CHECKS, base_blocks, check_top_level
 from image_classification.project.model_checks import (
     MODEL_CHECKS,
@@ -127,7 +132,7 @@ def run_scope(pipeline: Pipeline) -> RunScope:
 
 
 def _image_size(parameters: dict[str, Any]) -> tuple[int | None, list[ParameterProblem]]:
-    size = (parameters.get("preprocess") or {}).get("image_size", PreprocessSettings.image_size)
+    size = (parameters.get("preprocess") or {}).get("image_size", DEFAULT_IMAGE_SIZE)
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_IMAGE_SIZE:
         message = f"must be a whole number of pixels, at least {MIN_IMAGE_SIZE} (e.g. 32, 96, 224)."
         return None, [ParameterProblem("preprocess.image_size", size, message)]

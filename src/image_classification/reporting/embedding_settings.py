@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from image_classification.config import load_settings
+from image_classification.config import StrictSettings, load_settings
 
 #: ``embeddings.pooling`` values (the transfer models' ``pooling``: GlobalAveragePooling2D or GlobalMaxPooling2D).
 POOLINGS = ("avg", "max")
 
 
-@dataclass(frozen=True)
-class EmbeddingSettings:
+class EmbeddingSettings(StrictSettings):
     """What the embeddings pipeline reads from ``embeddings:`` (conf/base/parameters_embeddings.yml).
 
     Attributes:
@@ -64,8 +62,7 @@ class EmbeddingSettings:
         ]
 
 
-@dataclass(frozen=True)
-class SimilarSettings:
+class SimilarSettings(StrictSettings):
     """What the similar pipeline reads from ``similar:`` (conf/base/parameters_similar.yml).
 
     Attributes:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from image_classification.config import load_settings
+from pydantic import Field
+
+from image_classification.config import StrictSettings, load_settings
 
 TTA_MODES = (None, "flip")
 
 
-@dataclass(frozen=True)
-class ReportSettings:
+class ReportSettings(StrictSettings):
     """What the report pipeline reads from ``report:`` (conf/base/parameters_report.yml).
 
     Attributes:
@@ -73,17 +73,16 @@ class ReportSettings:
         ]
 
 
-@dataclass(frozen=True)
-class RegistrySettings:
+class RegistrySettings(StrictSettings):
     """Where a run's best model is registered (``report.registry``), read at the end of every run that reports.
 
     Attributes:
-        register: Register the best model of the run (false: child runs still log their models).
+        register_model: (``register``) Register the best model of the run (false: child runs still log their models).
         model_name: Registered model name in the MLflow Model Registry.
         alias: Alias moved to the new version when it beats the holder on the same test split.
     """
 
-    register: bool = True
+    register_model: bool = Field(True, alias="register")  # not `register`: pydantic models have that method
     model_name: str = "image_classification"
     alias: str = "champion"
 

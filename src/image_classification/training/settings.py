@@ -13,13 +13,16 @@ scikit-learn.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from image_classification.config import SettingProblem, raise_for, read_blocks, setting_keys
-from image_classification.config.strict import StrictSettings
+from image_classification.config import (
+    SettingProblem,
+    StrictSettings,
+    raise_for,
+    read_blocks,
+)
 
 __all__ = ["DEFAULT_C_VALUES", "DISTRIBUTION_STRATEGIES", "DistributionSettings", "LinearProbeSettings", "TrainingProblem",
            "TrainingSettings", "check_training_blocks", "merge_training_config", "raise_for",
@@ -36,8 +39,7 @@ CLASS_WEIGHTS = (None, "balanced")
 _MAX_MIXING_ALPHA = 10.0
 
 
-@dataclass(frozen=True)
-class TrainingSettings:
+class TrainingSettings(StrictSettings):
     """What one ``fit`` needs. Every field is a key of the YAML ``training:`` blocks.
 
     Attributes:
@@ -97,10 +99,6 @@ class TrainingSettings:
     LOWERCASE: ClassVar[tuple[str, ...]] = ("optimizer", "lr_schedule", "class_weight")
 
     @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        return setting_keys(cls)
-
-    @classmethod
     def from_config(cls, config: Mapping[str, Any] | None, where: str = "training") -> TrainingSettings:
         """Reads and checks one merged ``training`` block; missing keys take the defaults above.
 
@@ -154,7 +152,7 @@ class TrainingSettings:
         return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 #: One bad training setting (the generic ``SettingProblem``): its dotted name, the value found and what a valid one is.
@@ -221,8 +219,7 @@ class LinearProbeSettings(StrictSettings):
 DISTRIBUTION_STRATEGIES = (None, "data_parallel")
 
 
-@dataclass(frozen=True)
-class DistributionSettings:
+class DistributionSettings(StrictSettings):
     """``distribution`` (conf/base/parameters_distribution.yml), read by the run checks before any node runs.
 
     Attributes:
