@@ -11,13 +11,14 @@ from image_classification.project.hooks import (
     DistributionHook,
     ModelPlanHook,
     RunChecksHook,
+    SettingsParamsHook,
 )
 from image_classification.project.mlflow_runs import MlflowRunsHook
 from image_classification.project.mlflow_store_guard import MlflowStoreHook
 
 # kedro-mlflow's hook is registered automatically through its plugin entry point.
 HOOKS = (ModelPlanHook(), CredentialsToEnvironmentHook(), MlflowRunsHook(), RunChecksHook(), DistributionHook(),
-         MlflowStoreHook(), PlainErrorsHook())
+         MlflowStoreHook(), PlainErrorsHook(), SettingsParamsHook())
 # The project's own errors end with their message; the traceback goes to logs/last_error.log (project/errors.py).
 short_errors()
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from image_classification.config import StrictSettings, load_settings, read_blocks, read_settings, setting_keys
+from image_classification.config import (
+    StrictSettings,
+    load_settings,
+    read_blocks,
+    read_settings,
+    setting_keys,
+)
 from image_classification.models.settings import (
     MODEL_SETTINGS,
     ScratchModelSettings,

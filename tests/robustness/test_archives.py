@@ -71,7 +71,7 @@ def test_a_bomb_member_is_refused_by_the_default_ratio_limit_naming_archive_and_
 
 def test_total_size_is_counted_from_bytes_written_and_memory_stays_flat(tmp_path):
     archive = _deflated_zip(tmp_path / "big.zip", {"zeros.bmp": ZEROS})
-    limits = ArchiveLimits(max_total_gb=4 * MIB / (1 << 30), max_ratio=1e9)  # 4 MiB; the ratio left out
+    limits = ArchiveLimits(max_total_gb=4 * MIB / (1 << 30), max_ratio=1e6)  # 4 MiB; the largest ratio allowed
     tracemalloc.start()
     try:
         with pytest.raises(ArchiveLimitError, match=r"ingest.archive_limits.max_total_gb") as caught:

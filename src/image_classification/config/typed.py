@@ -28,11 +28,13 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 from pydantic import (
     BaseModel,
     ConfigDict,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 S = TypeVar("S", bound="StrictSettings")
 
@@ -88,15 +90,30 @@ class StrictSettings(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_keys(cls, values: Any) -> Any:
+    def _lowercase(cls, values: Any) -> Any:
         if not isinstance(values, Mapping):
             return values
-        known = {*cls.keys(), *cls.model_fields}  # a field's name is also accepted (``from_`` for ``from``)
-        problems = [problem for problem in unknown_keys(values, cls.keys(), "", cls.WHAT) if problem.parameter not in known]
-        if problems:
-            raise ValueError(" ".join(f"'{problem.parameter}': {problem.message}" for problem in problems))
         return {key: value.lower() if key in cls.LOWERCASE and isinstance(value, str) else value
                 for key, value in values.items()}  # fmt: skip
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _did_you_mean(cls, values: Any, handler: ModelWrapValidatorHandler) -> Any:
+        # pydantic's "Extra inputs are not permitted", with the closest known key; the other errors as they were.
+        try:
+            return handler(values)
+        except ValidationError as error:
+            if not any(detail["type"] == "extra_forbidden" for detail in error.errors()):
+                raise
+            details = []
+            for detail in error.errors():
+                message = detail["msg"]
+                if detail["type"] == "extra_forbidden":
+                    message = unknown_keys({detail["loc"][0]: None}, cls.keys(), "", cls.WHAT)[0].message
+                escaped = message.replace("{", "{{").replace("}", "}}")  # the message is a format string
+                details.append(InitErrorDetails(type=PydanticCustomError(detail["type"], escaped), loc=detail["loc"],
+                                                input=detail["input"]))  # fmt: skip
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
 
     @field_validator("*", mode="before")
     @classmethod

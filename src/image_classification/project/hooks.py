@@ -15,6 +15,7 @@ from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
+from pydantic import BaseModel
 
 from image_classification.project.model_plan import ModelPlan, use_model_plan
 
@@ -99,6 +100,35 @@ class DistributionHook:
         if self._context is not None:
             self._context.__exit__(None, None, None)
             self._context = None
+
+
+class SettingsParamsHook:
+    """Logs each key of a settings block that Kedro's validator made a pydantic model (``params:report`` annotated
+    ``ReportSettings``) as its own MLflow parameter, ``report.batch_size``, as kedro-mlflow does for the blocks that
+    stay dicts (``flatten: True`` in mlflow.yml); kedro-mlflow itself logs a model as one string."""
+
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> None:
+        blocks = {
+            name.removeprefix("params:"): value.model_dump(by_alias=True)
+            for name, value in inputs.items()
+            if name.startswith("params:") and isinstance(value, BaseModel)
+        }
+        if not blocks:
+            return
+        import mlflow  # noqa: PLC0415 - imported by kedro-mlflow already; not at registration
+
+        if mlflow.active_run() is not None:
+            mlflow.log_params(_flattened(blocks))
+
+
+def _flattened(block: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"report": {"registry": {"alias": "champion"}}}`` -> ``{"report.registry.alias": "champion"}``."""
+    flat: dict[str, Any] = {}
+    for key, value in block.items():
+        name = f"{prefix}{key}"
+        flat.update(_flattened(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
 
 
 class RunChecksHook:

@@ -3,7 +3,6 @@ average of the generator's weights."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -103,7 +102,7 @@ def test_ema_update_is_the_weighted_average() -> None:
 def test_the_moving_average_generator_follows_each_generator_step() -> None:
     """TensorFlow: after each step, every EMA weight (BatchNorm statistics too) is d * before + (1 - d) * trained."""
     keras.utils.set_random_seed(0)
-    gan = compiled_dcgan(dataclasses.replace(TINY, ema_decay=0.5))
+    gan = compiled_dcgan(TINY.model_copy(update={"ema_decay": 0.5}))
     train, _, _ = painting_splits()
     real = to_unit_range(train["images"][:8, ::2, ::2])
     assert not gan.ema_generator.trainable_weights and len(gan.ema_generator.weights) == len(gan.generator.weights)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,7 @@ def embed_images(
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     images_test: dict[str, np.ndarray],
-    config: dict[str, Any],
+    config: EmbeddingSettings,
 ) -> dict[str, np.ndarray]:
     """Embeds every image of the three splits with the backbone of ``params:embeddings``.
 
@@ -102,7 +101,7 @@ def all_embeddings(embeddings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
 
 
 def analyse_embeddings(
-    embeddings: dict[str, np.ndarray], class_names: list[str], config: dict[str, Any]
+    embeddings: dict[str, np.ndarray], class_names: list[str], config: EmbeddingSettings
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """PCA and t-SNE maps and k-means with k = the number of classes, over every image.
 
@@ -192,7 +191,7 @@ def embedding_metrics_for_mlflow(metrics: dict[str, float]) -> dict[str, dict[st
     return {name: {"value": float(value), "step": 0} for name, value in metrics.items() if math.isfinite(value)}
 
 
-def summarise_embeddings(metrics: dict[str, float], config: dict[str, Any]) -> str:
+def summarise_embeddings(metrics: dict[str, float], config: EmbeddingSettings) -> str:
     """A short Markdown summary of what the maps and the clusters show, for ``embeddings/summary.md``."""
     settings = EmbeddingSettings.from_config(config)
     ari, k = metrics["kmeans_ari"], int(metrics["classes"])

@@ -17,7 +17,7 @@ from image_classification.pipelines.gan.images import to_uint8, to_unit_range
 logger = logging.getLogger(__name__)
 
 
-def gan_settings(config: dict[str, Any] | None) -> GanSettings:
+def gan_settings(config: GanSettings | dict[str, Any] | None) -> GanSettings:
     """``params:gan`` as ``GanSettings``; ValueError naming every unknown key (with a "did you mean") or bad value."""
     return load_settings(GanSettings, config, "gan")
 
@@ -32,7 +32,7 @@ def resize_images(
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     images_test: dict[str, np.ndarray],
-    config: dict[str, Any],
+    config: GanSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The GAN's real images: training (train + val, at most ``max_images``) and held-out test, at ``image_size``.
 
@@ -64,7 +64,7 @@ def resize_images(
 
 
 def train_gan(
-    training_images: np.ndarray, config: dict[str, Any]
+    training_images: np.ndarray, config: GanSettings
 ) -> tuple[Any, dict[str, list[float]], dict[str, np.ndarray]]:
     """Trains a DCGAN on the real images and records samples of a fixed noise batch along the way.
 
@@ -110,7 +110,7 @@ def train_gan(
     return gan.ema_generator, losses, grids
 
 
-def untrained_generator(config: dict[str, Any]) -> Any:
+def untrained_generator(config: GanSettings) -> Any:
     """The fixed "learnt nothing" reference: the untrained paper DCGAN (``dcgan.REFERENCE_GENERATOR``) at
     ``image_size``, seeded by ``score_seed``, whatever architecture, width and seed the trained one has (a
     ``keras.Model``)."""
@@ -121,7 +121,7 @@ def untrained_generator(config: dict[str, Any]) -> Any:
     return reference_generator(settings.image_size, settings.score_seed)
 
 
-def generate_images(generator: Any, config: dict[str, Any]) -> np.ndarray:
+def generate_images(generator: Any, config: GanSettings) -> np.ndarray:
     """``eval_samples`` uint8 images from noise seeded by ``score_seed`` (the same for every generator scored), by
     ``generator`` (a ``keras.Model``)."""
     settings = gan_settings(config)

@@ -83,7 +83,7 @@ def image_table_from_folder(images_dir: str) -> pd.DataFrame:
 
 
 def decode_images(
-    image_table: pd.DataFrame, preprocess: dict[str, Any], model: Any = None
+    image_table: pd.DataFrame, preprocess: PreprocessSettings, model: Any = None
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Decodes and resizes each row's image exactly as the training images were (``params:preprocess``).
 
@@ -144,7 +144,7 @@ class NoUsableImagesError(ValueError):
 
 
 def decode_folder_images(
-    image_table: pd.DataFrame, preprocess: dict[str, Any], model: Any = None
+    image_table: pd.DataFrame, preprocess: PreprocessSettings, model: Any = None
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """:func:`decode_images` for ``kedro run --pipelines predict``: a folder where no file is usable is an error, as
     an empty one is (a served request still gets a ``problem`` per row instead).

@@ -67,7 +67,7 @@ def _split_chunks(
 
 
 def build_image_arrays(
-    splits: pd.DataFrame, class_names: list[str], config: dict[str, Any], extra_sizes: Sequence[int] = ()
+    splits: pd.DataFrame, class_names: list[str], config: PreprocessSettings, extra_sizes: Sequence[int] = ()
 ) -> tuple[ArrayChunks, ...]:
     """Plans the decoding (EXIF-oriented, RGB) and resizing of every image, one bundle per split and size.
 

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_linear_probe(
-    probe: Any, transfer_model: Any, images_test: dict, class_names: list[str], config: dict
+    probe: Any, transfer_model: Any, images_test: dict, class_names: list[str], config: ReportSettings
 ) -> dict:
     """Scores a linear probe on the test split, through the frozen backbone of the transfer model it probes.
 

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 EXPLAINED_STRATEGIES = ("transfer", "finetune")
 
 
-def explain_best_model(config: dict, images_test: dict, class_names: list[str], **per_model: Any) -> dict:
+def explain_best_model(config: ReportSettings, images_test: dict, class_names: list[str], **per_model: Any) -> dict:
     """Grad-CAM heatmaps of the best transfer or fine-tuned model on right and wrong test predictions.
 
     The model is chosen by its best validation accuracy, not its test accuracy, so the test images it is shown on

@@ -8,6 +8,9 @@ import math
 
 import numpy as np
 
+from image_classification.config import load_settings
+from image_classification.data.settings import PreprocessSettings
+from image_classification.models.predict_settings import PredictSettings
 from image_classification.pipelines.report.inputs import images_and_labels
 
 #: ``evaluate_model`` metric -> the name every model's MLflow child run gives it, so the Compare view lines them up.
@@ -51,10 +54,13 @@ def test_split_fingerprint(images_test: dict, class_names: list[str]) -> str:
 test_split_fingerprint.__test__ = False  # a node named test_*: not a pytest test where it is imported
 
 
-def serving_spec_node(class_names: list[str], images_test: dict, preprocess: dict, predict: dict) -> dict:
+def serving_spec_node(
+    class_names: list[str], images_test: dict, preprocess: PreprocessSettings, predict: PredictSettings
+) -> dict:
     """What every model's MLflow pyfunc needs besides its Keras file (``models.serving.ServingSpec`` as a dict)."""
     from image_classification.models.serving import serving_spec  # noqa: PLC0415 - loads MLflow
 
-    top_k = int((predict or {}).get("top_k", 3))
-    spec = serving_spec(class_names, images_test, preprocess["image_size"], preprocess["resize_method"], top_k)
+    size_and_method = load_settings(PreprocessSettings, preprocess, "preprocess")
+    top_k = load_settings(PredictSettings, predict, "predict").top_k
+    spec = serving_spec(class_names, images_test, size_and_method.image_size, size_and_method.resize_method, top_k)
     return spec.as_dict()

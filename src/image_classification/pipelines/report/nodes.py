@@ -60,7 +60,7 @@ __all__ = [
 
 
 def evaluate_model(
-    model: Any, images_test: dict, class_names: list[str], config: dict
+    model: Any, images_test: dict, class_names: list[str], config: ReportSettings
 ) -> dict:
     """Predict the test images with one model and score the predictions.
 
@@ -144,7 +144,7 @@ def per_class_report(evaluation: dict, class_names: list[str]) -> pd.DataFrame:
 
 
 def plot_predictions(
-    evaluation: dict, images_test: dict, class_names: list[str], config: dict
+    evaluation: dict, images_test: dict, class_names: list[str], config: ReportSettings
 ) -> Figure:
     """Grid of ``report.grid_images`` test images with true and predicted class, wrong ones in red."""
     return plot_prediction_grid(
@@ -152,7 +152,7 @@ def plot_predictions(
     )
 
 
-def _text_settings(config: dict) -> dict[str, Any]:
+def _text_settings(config: ReportSettings) -> dict[str, Any]:
     """``params:report`` values the report's text quotes."""
     settings = ReportSettings.from_config(config)
     return {
@@ -175,7 +175,7 @@ def compare_models_node(**per_model: dict) -> pd.DataFrame:
     return comparison
 
 
-def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
+def compare_strategies_node(config: ReportSettings, **per_model: dict) -> pd.DataFrame:
     """``compare_strategies`` on ``config`` (``params:report``) and ``per_model_inputs(names, "evaluation",
     "training_summary")`` (the summaries' validation accuracy picks each strategy's best model)."""
     evaluations, summaries = by_kind(per_model, "evaluation", "training_summary")
@@ -185,7 +185,7 @@ def compare_strategies_node(config: dict, **per_model: dict) -> pd.DataFrame:
 def report_markdown_node(
     comparison: pd.DataFrame,
     strategy_tests: pd.DataFrame,
-    config: dict,
+    config: ReportSettings,
     error_analysis: pd.DataFrame | None = None,
     **per_model: pd.DataFrame,
 ) -> str:
@@ -227,7 +227,7 @@ def report_html_node(
     strategy_tests: pd.DataFrame,
     images_test: dict,
     class_names: list[str],
-    config: dict,
+    config: ReportSettings,
     gradcam: dict | None = None,
     error_analysis: pd.DataFrame | None = None,
     **per_model: Any,

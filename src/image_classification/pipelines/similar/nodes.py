@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from image_classification.config import load_settings
 from image_classification.data.files import require_regular_file
 from image_classification.data.images import UnreadableImageError, load_rgb
-from image_classification.data.resize import RESIZE_METHODS, resize_image
-from image_classification.data.settings import SPLITS
+from image_classification.data.resize import resize_image
+from image_classification.data.settings import SPLITS, PreprocessSettings
 from image_classification.reporting.embedding_figures import plot_similar_examples
 from image_classification.reporting.embedding_settings import SimilarSettings
 
@@ -57,7 +57,7 @@ def gallery_table(splits: pd.DataFrame, class_names: list[str], image_embeddings
 
 
 def evaluate_retrieval(
-    image_embeddings: dict[str, np.ndarray], gallery: pd.DataFrame, config: dict[str, Any]
+    image_embeddings: dict[str, np.ndarray], gallery: pd.DataFrame, config: SimilarSettings
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Precision@k: each test image queries the train + val images; the share of its k neighbours of its class.
 
@@ -110,7 +110,7 @@ def plot_retrieval_examples(  # noqa: PLR0913 - one input per catalog entry
     images_val: dict[str, np.ndarray],
     images_test: dict[str, np.ndarray],
     class_names: list[str],
-    config: dict[str, Any],
+    config: SimilarSettings,
 ) -> Figure:
     """``similar.examples`` test images (seeded, of different classes) with their ``precision_k`` neighbours."""
     # Imported here: scikit-learn is not needed to register the pipeline.
@@ -128,7 +128,7 @@ def plot_retrieval_examples(  # noqa: PLR0913 - one input per catalog entry
 
 
 def find_similar(
-    image_embeddings: dict[str, np.ndarray], gallery: pd.DataFrame, config: dict[str, Any], preprocess: dict[str, Any]
+    image_embeddings: dict[str, np.ndarray], gallery: pd.DataFrame, config: SimilarSettings, preprocess: PreprocessSettings
 ) -> pd.DataFrame:
     """The ``similar.top_k`` images most similar to the ``similar.query`` image, among every embedded image.
 
@@ -155,9 +155,7 @@ def find_similar(
         logger.info("similar.query is null: no query image to search for (--params similar.query=<image file>).")
         return pd.DataFrame(columns=RESULT_COLUMNS)
     query = Path(settings.query).expanduser()
-    method = str(preprocess.get("resize_method", "stretch"))
-    if method not in RESIZE_METHODS:
-        raise ValueError(f"preprocess.resize_method '{method}' is unknown. Allowed: {', '.join(RESIZE_METHODS)}.")
+    method = load_settings(PreprocessSettings, preprocess, "preprocess").resize_method
     pixels = load_query_image(query, int(image_embeddings["image_size"]), method)
     vectors = np.concatenate([image_embeddings[f"{split}_embeddings"] for split in SPLITS])
     same_file = [index for index, file in enumerate(gallery["file"]) if _same_file(file, query)]

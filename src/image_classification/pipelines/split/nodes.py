@@ -150,7 +150,7 @@ def _test_fold(
     return selected[~test], selected[test]
 
 
-def split_dataset(selected: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+def split_dataset(selected: pd.DataFrame, config: SplitSettings) -> tuple[pd.DataFrame, list[str]]:
     """Stratified, seeded split: ``test_fraction`` of all images for test, ``val_fraction`` of the rest for validation.
 
     The test split is carved out first and never used for any choice before the report. With

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 2**20
 
 
-def decode_study_images(selected_manifest: pd.DataFrame, preprocess: dict[str, Any]) -> tuple[ArrayChunks, list[str]]:
+def decode_study_images(selected_manifest: pd.DataFrame, preprocess: PreprocessSettings) -> tuple[ArrayChunks, list[str]]:
     """Plans the one decoding pass of the study: every selected image, EXIF-oriented and resized once.
 
     Args:
@@ -110,7 +110,7 @@ def _by_fold(per_fold: dict[str, Any], kind: str) -> dict[int, dict[str, Any]]:
     return grouped
 
 
-def pool_folds(config: dict, **per_fold: Any) -> dict[str, Any]:
+def pool_folds(config: ReportSettings, **per_fold: Any) -> dict[str, Any]:
     """Every fold's evaluations and training summaries pooled per model.
 
     Args:
