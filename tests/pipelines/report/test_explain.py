@@ -42,7 +42,7 @@ def test_the_report_explains_the_best_transfer_or_fine_tuned_model_by_validation
         "images_test": MemoryDataset(images_test),
         "class_names": MemoryDataset(class_names),
         "params:report": MemoryDataset({"bootstrap_samples": 20, "gradcam_images": 6, "tta": None}),
-        "params:preprocess": MemoryDataset({"image_size": 64, "resize_method": "crop"}),
+        "params:preprocess": MemoryDataset({"image_size": 64, "resize_method": "center_crop"}),
         "params:predict": MemoryDataset({"top_k": 2}),
         "report.gradcam": KeptDataset(),
         "gradcam_figure": KeptDataset(),
