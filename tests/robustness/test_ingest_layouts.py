@@ -40,7 +40,7 @@ def test_a_labels_csv_with_another_separator_is_sniffed(tmp_path, text):
 
 def test_a_cp1252_labels_csv_fails_naming_the_encoding_setting_and_reads_once_set(tmp_path):
     labels = _csv_dataset(tmp_path, "id;label\n0a;Cézanne\n0b;Monet\n", encoding="cp1252")
-    with pytest.raises(ValueError, match=r"not valid utf-8 text: byte 0xe9") as caught:
+    with pytest.raises(ValueError, match=r"\butf-8\b.*\b0xe9\b") as caught:
         build_manifest(str(tmp_path), labels, {})
     assert "labels.csv" in str(caught.value) and "ingest.labels.csv_encoding: cp1252" in str(caught.value)
     manifest, _ = build_manifest(str(tmp_path), {**labels, "csv_encoding": "cp1252"}, {})
@@ -58,7 +58,7 @@ def test_a_tab_separator_setting_is_understood_however_it_is_written(tmp_path, s
 
 def test_a_wrong_separator_setting_is_hinted_in_the_missing_column_error(tmp_path):
     labels = {**_csv_dataset(tmp_path, "id;label\n0a;x\n"), "csv_separator": ","}
-    with pytest.raises(ValueError, match=r"columns are \['id;label'\].*ingest.labels.csv_separator"):
+    with pytest.raises(ValueError, match=r"\['id;label'\].*ingest\.labels\.csv_separator\b"):
         build_manifest(str(tmp_path), labels, {})
 
 
