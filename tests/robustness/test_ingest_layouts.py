@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_a_header_only_labels_csv_says_so_and_hints_at_the_csv_settings_not_the_
     with pytest.raises(NoUsableImagesError) as caught:
         build_manifest(str(tmp_path), _csv_dataset(tmp_path, "id,label\n"), {})
     message = str(caught.value)
-    assert "labels CSV has a header but no rows" in message
+    assert re.search(rf"^\s+{re.escape(str(tmp_path / 'labels.csv'))}: ", message, re.MULTILINE)  # the CSV's own problem
     assert "ingest.labels.csv_path 'labels.csv', id_column 'id', label_column 'label'" in message
     assert "pattern" not in message
 
@@ -117,7 +118,7 @@ def test_a_zip_inside_the_zip_is_named_with_what_to_do(tmp_path):
         build_manifest(root, {"from": "folder"}, {})
     message = str(caught.value)
     nested = Path(root) / "download" / "pets.zip"
-    assert f"Found 1 archive(s) inside: {nested}" in message and "ingest.source.path" in message
+    assert str(nested) in message and "ingest.source.path" in message and "ingest.source.type: zip" in message
 
     write_image(Path(root) / "download" / "cat" / "c.png")  # some images beside the archive: kept, archive reported
     write_image(Path(root) / "download" / "dog" / "d.png", color=(0, 0, 200))
