@@ -32,7 +32,7 @@ def _tiny_model() -> keras.Model:
 
 
 def test_an_unknown_strategy_names_the_setting_and_the_allowed_values():
-    with pytest.raises(ValueError, match=r"distribution.strategy 'mirrored' is unknown. Allowed: null .* data_parallel"):
+    with pytest.raises(ValueError, match=r"distribution\.strategy\b.*'mirrored'.*\bnull\b.*\bdata_parallel\b"):
         check_strategy({"strategy": "mirrored"})
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -83,9 +82,7 @@ def test_compile_model_metrics_and_loss() -> None:
     assert isinstance(ten.optimizer, keras.optimizers.SGD)
     metrics = ten.evaluate(np.zeros((2, 8, 8, 3)), np.eye(10)[:2], verbose=0, return_dict=True)
     assert set(metrics) == {"loss", "accuracy", "top5_accuracy"}
-    with pytest.raises(
-        ValueError, match=re.escape("Setting training.optimizer = 'adagrad': must be one of adam, adamw, sgd, rmsprop.")
-    ):
+    with pytest.raises(ValueError, match=r"training\.optimizer = 'adagrad'"):
         TrainingSettings.from_config({"optimizer": "adagrad"})
 
 
@@ -170,7 +167,7 @@ def test_balanced_class_weights_on_imbalanced_labels() -> None:
     # the model's absent class 2 gets no weight (and no division by zero).
     assert balanced_class_weights(labels) == pytest.approx({0: 60 / 108, 1: 5.0})
     assert weighted["loss"][0] != pytest.approx(plain["loss"][0], rel=1e-3)
-    with pytest.raises(ValueError, match=re.escape("Setting training.class_weight = 'inverse': must be 'balanced' or null.")):
+    with pytest.raises(ValueError, match=r"training\.class_weight = 'inverse'"):
         fit_model(model, train, val, {**FAST, "class_weight": "inverse"})
 
 
@@ -248,49 +245,44 @@ def test_a_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(data, tmp_
 
 
 @pytest.mark.parametrize(
-    ("train", "val", "message"),
+    ("train", "val", "named"),
     [
         (
             {"images": np.zeros((0, 16, 16, 3), np.uint8), "labels": np.zeros(0, int)},
             None,
-            "'train' is empty",
+            "'train'",
         ),
         (
             {"images": np.zeros((4, 16, 16, 3), np.uint8), "labels": np.array([0, 1, 2, 1])},
             None,
-            r"'train' labels range 0..2, outside the model's 2 classes",
+            r"'train'.*\b0\.\.2\b.*\b2\b",  # the labels' range and the model's classes
         ),
         (
             None,
             {"images": np.zeros((4, 32, 32, 3), np.uint8), "labels": np.zeros(4, int)},
-            r"'val' images have shape \(4, 32, 32, 3\), but the model expects \(N, 16, 16, 3\)",
+            r"'val'.*\(4, 32, 32, 3\).*\(N, 16, 16, 3\)",
         ),
         (
             {"images": np.zeros((4, 16, 16, 3), np.uint8), "labels": np.zeros(3, int)},
             None,
-            "'train' has 4 images but 3 labels",
+            r"'train'\D*\b4\b\D*\b3\b",
         ),
         (
             {"pixels": np.zeros((4, 16, 16, 3), np.uint8)},
             None,
-            "'train' must be a dict with 'images' and 'labels'",
+            r"'train'.*'images'.*'labels'.*\['pixels'\]",  # the keys it needs and the ones it has
         ),
     ],
 )
-def test_bad_inputs_are_named(data, train, val, message) -> None:
+def test_bad_inputs_are_named(data, train, val, named) -> None:
     model = create_scratch_model("basenet", (16, 16, 3), 2)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=named):
         fit_model(model, train or data[0], val or data[1], FAST)
 
 
 def test_unknown_setting_is_named(data) -> None:
     model = create_scratch_model("basenet", (16, 16, 3), 2)
-    with pytest.raises(
-        ValueError,
-        match=re.escape(
-            "Setting training.epoch = 3: unknown training setting; did you mean 'epochs'? Allowed: epochs, batch_size"
-        ),
-    ):
+    with pytest.raises(ValueError, match=r"training\.epoch = 3\b.*'epochs'"):  # with the closest known key
         fit_model(model, *data, {"epoch": 3, "checkpoint_root": "ignored/here"})
 
 

@@ -59,29 +59,30 @@ def test_every_problem_is_named_with_the_block() -> None:
     block = {"cont": 2, "ratio": None, "flag": "maybe", "count": 2.5, "sizes": "1,2", "extra": [1]}
     settings, problems = read_settings(Example, block, "lib.example")
     assert settings is None
+    assert {problem.parameter: problem.value for problem in problems} == {
+        "lib.example.cont": 2, "lib.example.ratio": None, "lib.example.flag": "maybe", "lib.example.count": 2.5,
+        "lib.example.sizes": "1,2", "lib.example.extra": [1],
+    }  # fmt: skip
+    assert len(problems) == len(block)
     by_name = {problem.parameter: problem.message for problem in problems}
-    assert by_name["lib.example.cont"].startswith("unknown example setting; did you mean 'count'? Allowed: count,")
-    assert by_name["lib.example.ratio"] == "may not be null; remove it to use the default."
-    assert by_name["lib.example.flag"] == "must be true or false."
-    assert by_name["lib.example.count"] == "must be a whole number."
-    assert by_name["lib.example.sizes"] == "must be a list."
-    assert by_name["lib.example.extra"] == "must be a mapping."
+    assert "'count'" in by_name["lib.example.cont"]  # the closest known key
 
 
 def test_rules_name_the_block_that_set_the_key_or_the_last_one() -> None:
     _, problems = read_blocks(Example, [({"count": 0}, "shared"), ({}, "own")])
-    assert [str(problem) for problem in problems] == ["Setting shared.count = 0: must be at least 1."]
+    assert [(problem.parameter, problem.value) for problem in problems] == [("shared.count", 0)]
+    assert str(problems[0]).startswith("Setting shared.count = 0:")
     _, problems = read_blocks(Example, [({}, "shared"), ({"ratio": 2}, "own")])
     assert [problem.parameter for problem in problems] == ["own.ratio"]
 
 
 def test_a_block_that_is_no_mapping() -> None:
     _, problems = read_settings(Example, ["count", 3], "example")
-    assert [problem.message for problem in problems] == ["must be a mapping of example settings (or left out)."]
+    assert [(problem.parameter, problem.value) for problem in problems] == [("example", ["count", 3])]
 
 
 def test_load_settings_raises_every_problem() -> None:
-    with pytest.raises(ValueError, match=r"example\.cont .*example\.ratio = 5\.0: must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"example\.cont = 1\b.*example\.ratio = 5\.0\b"):
         load_settings(Example, {"cont": 1, "ratio": 5}, "example")
 
 
@@ -92,9 +93,9 @@ def test_report_settings_defaults_are_the_yaml(project_root) -> None:
     settings = ReportSettings.from_config(report)
     assert settings == ReportSettings(registry=report.get("registry"))
     assert settings.registry_settings() == RegistrySettings()
-    with pytest.raises(ValueError, match="report.batch_siz .*did you mean 'batch_size'"):
+    with pytest.raises(ValueError, match=r"report\.batch_siz = 8\b.*'batch_size'"):
         ReportSettings.from_config({"batch_siz": 8})
-    with pytest.raises(ValueError, match=r"report.confidence = 95.0: must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"report\.confidence = 95\.0\b"):
         ReportSettings.from_config({"confidence": 95})
 
 
@@ -117,7 +118,7 @@ def test_preprocess_settings_defaults_are_the_yaml(project_root) -> None:
     preprocess = yaml.safe_load((project_root / "conf/base/parameters_preprocess.yml").read_text())["preprocess"]
     settings = load_settings(PreprocessSettings, preprocess, "preprocess")
     assert (settings.image_size, settings.resize_method, settings.workers) == (224, "stretch", None)
-    with pytest.raises(ValueError, match="preprocess.image_size = 4: must be at least 8 pixels"):
+    with pytest.raises(ValueError, match=r"preprocess\.image_size = 4\b"):
         load_settings(PreprocessSettings, {"image_size": 4}, "preprocess")
 
 
@@ -129,7 +130,7 @@ def test_split_settings_defaults_are_the_yaml(project_root) -> None:
     split = yaml.safe_load((project_root / "conf/base/parameters_split.yml").read_text())["split"]
     assert load_settings(SplitSettings, split, "split") == SplitSettings(selection=split["selection"])
     assert load_settings(SelectionSettings, split["selection"], "split.selection") == SelectionSettings()
-    with pytest.raises(ValueError, match="split.selection.top_n = 5: unknown class selection setting; did you mean"):
+    with pytest.raises(ValueError, match=r"split\.selection\.top_n = 5\b.*'top_n_classes'"):
         load_settings(SelectionSettings, {"top_n": 5}, "split.selection")
 
 
@@ -146,10 +147,11 @@ def test_a_key_that_is_a_python_keyword_is_read_into_its_underscored_field() -> 
     assert setting_keys(Keyworded) == ("from",)
     assert read_settings(Keyworded, {"from": "csv"}, "ingest.labels")[0] == Keyworded(from_="csv")
     _, problems = read_settings(Keyworded, {"from": "xml", "form": "csv"}, "ingest.labels")
-    assert [str(problem) for problem in problems] == [
-        "Setting ingest.labels.form = 'csv': unknown labels setting; did you mean 'from'? Allowed: from.",
-        "Setting ingest.labels.from = 'xml': must be folder or csv.",
+    assert [(problem.parameter, problem.value) for problem in problems] == [
+        ("ingest.labels.form", "csv"),
+        ("ingest.labels.from", "xml"),
     ]
+    assert "'from'" in problems[0].message  # the closest known key, as written in the YAML
 
 
 def test_the_ingest_settings_have_the_keys_the_ingest_code_reads(project_root) -> None:

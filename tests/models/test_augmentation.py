@@ -97,28 +97,23 @@ def test_flip_true_means_horizontal() -> None:
 
 
 def test_unknown_setting_lists_allowed_keys() -> None:
-    with pytest.raises(
-        ValueError, match=r"Unknown augmentation setting\(s\) \['brightness'\]"
-    ) as error:
+    with pytest.raises(ValueError, match=r"\['brightness'\].*preprocess\.augmentation\b") as error:
         build_augmentation({"rotation": 0.1, "brightness": 0.2})
     assert all(key in str(error.value) for key in AUGMENTATION_KEYS)
 
 
 @pytest.mark.parametrize(
-    ("config", "message"),
+    ("config", "named"),
     [
-        (
-            {"flip": "diagonal"},
-            "'flip' must be one of horizontal, vertical, horizontal_and_vertical",
-        ),
-        ({"rotation": "lots"}, "'rotation' must be a number >= 0 and < 1"),
-        ({"zoom": -0.1}, "'zoom' must be a number >= 0 and < 1"),
-        ({"shear": True}, "'shear' must be a number >= 0 and < 1"),
-        ({"translation": 1.5}, "'translation' must be a number >= 0 and < 1"),
+        ({"flip": "diagonal"}, r"'flip'.*'diagonal'"),
+        ({"rotation": "lots"}, r"'rotation'.*'lots'"),
+        ({"zoom": -0.1}, r"'zoom'.*-0\.1\b"),
+        ({"shear": True}, r"'shear'.*\bTrue\b"),
+        ({"translation": 1.5}, r"'translation'.*\b1\.5\b"),
     ],
 )
-def test_bad_values_are_explained(config: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_bad_values_name_the_setting_and_the_value(config: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
         build_augmentation(config)
 
 
@@ -135,7 +130,7 @@ def test_preview_is_a_grid_of_nine_augmented_images(tmp_path) -> None:
 
 def test_preview_other_count_and_bad_image() -> None:
     assert len(preview_augmentations(_stripes(16), {"flip": "vertical"}, n=4).axes) == 4
-    with pytest.raises(ValueError, match=r"shape \(H, W, 3\)"):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\).*\(16, 16\)"):
         preview_augmentations(np.zeros((16, 16), np.uint8), FULL)
 
 

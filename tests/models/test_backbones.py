@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -68,25 +69,25 @@ def test_every_backbone_builds_and_has_its_default_unfreeze_layer(name: str) -> 
 
 
 def test_unknown_backbone_lists_allowed_names() -> None:
-    with pytest.raises(ValueError, match="Allowed: .*mobilenet_v2.*resnet50") as error:
+    with pytest.raises(ValueError, match="'mobilenet_v3'") as error:
         validate_backbone_config("mobilenet_v3", 96)
-    assert "Did you mean" in str(error.value)
+    assert all(name in str(error.value) for name in BACKBONES)
 
 
 def test_image_smaller_than_the_backbone_minimum_is_rejected() -> None:
-    with pytest.raises(ValueError, match="at least 75x75 px, got 64x64"):
+    with pytest.raises(ValueError, match=r"'inception_v3'.*\b75x75\b.*\b64x64\b"):
         validate_backbone_config("inception_v3", 64)
-    with pytest.raises(ValueError, match="at least 32x32"):
+    with pytest.raises(ValueError, match=r"'mobilenet_v2'.*\b32x32\b.*\b24x24\b"):
         create_backbone("mobilenet_v2", (24, 24, 3), None)
 
 
 def test_unknown_unfreeze_layer_suggests_close_matches() -> None:
-    with pytest.raises(ValueError, match="block_16_expnd' does not exist.*Close matches: block_16_expand"):
+    with pytest.raises(ValueError, match=r"'block_16_expnd'.*'mobilenet_v2'.*\bblock_16_expand\b"):
         validate_backbone_config("mobilenet_v2", 96, "block_16_expnd")
-    with pytest.raises(ValueError, match="out of range.*allowed 0 to"):
+    with pytest.raises(ValueError, match=r"unfreeze_from=10000\b.*'mobilenet_v2'"):
         validate_backbone_config("mobilenet_v2", 96, 10_000)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense_top")], name="tiny")
-    with pytest.raises(ValueError, match="Close matches: dense_top"):
+    with pytest.raises(ValueError, match=r"'dense_tp'.*\bdense_top\b"):
         check_layer_exists(model, "dense_tp")
 
 
@@ -107,8 +108,9 @@ def test_preprocessing_layer_matches_keras_preprocess_input(name: str, mode: str
 
 
 def test_unknown_backbone_in_preprocessing_layer_is_rejected() -> None:
-    with pytest.raises(ValueError, match="Allowed"):
+    with pytest.raises(ValueError, match="'alexnet'") as error:
         BackbonePreprocessing("alexnet")
+    assert all(name in str(error.value) for name in BACKBONES)
 
 
 def _same_weights(model: keras.Model, reference: keras.Model, layers: tuple[str, ...]) -> bool:
@@ -181,7 +183,7 @@ def test_damaged_bundled_weights_raise_naming_the_file_and_both_hashes(
     expected = BACKBONES["mobilenet_v2"].bundled_weights.sha256
     actual = weights_module.file_sha256(damaged)
     assert str(damaged) in message and expected in message and actual in message and actual != expected
-    assert "Reinstall the package" in message and "restore the file" in message
+    assert "make install" in message and "git checkout -- src/image_classification/bundled/weights/" in message
     assert isinstance(error.value, ValueError)
 
 
@@ -223,13 +225,14 @@ def test_missing_bundled_weights_offline_say_to_reinstall(
     spec = BACKBONES["mobilenet_v2"]
     unreachable = (tmp_path / "no_network" / spec.keras_weights_file).as_uri()
     monkeypatch.setitem(BACKBONES, "mobilenet_v2", dataclasses.replace(spec, weights_url=unreachable))
-    with pytest.raises(BackboneWeightsUnavailableError, match="bundled with the package .* missing too: reinstall"):
+    bundled = no_bundled_weights / spec.bundled_weights.file_name  # the missing copy, and the command that restores it
+    with pytest.raises(BackboneWeightsUnavailableError, match=rf"{re.escape(str(bundled))}.*make install"):
         create_backbone("mobilenet_v2", (64, 64, 3), "imagenet")
 
 
 def test_missing_weights_path_names_the_path_and_the_parameter(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.h5"
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.h5.*parameter `weights`"):
+    with pytest.raises(FileNotFoundError, match=rf"'{re.escape(str(missing))}'.*`weights`"):
         create_backbone("mobilenet_v2", (64, 64, 3), missing)
 
 
@@ -241,7 +244,7 @@ def test_mobilenet_v1_weights_load_by_path_at_any_size() -> None:
 
 
 def test_weights_of_another_architecture_raise_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=f"Could not load weights file .*{MOBILENET_V2_FILE}.*'mobilenet_v1_075'"):
+    with pytest.raises(ValueError, match=rf"'{re.escape(str(BUNDLED_V2))}'.*'mobilenet_v1_075'.*`weights`"):
         create_backbone("mobilenet_v1_075", (64, 64, 3), BUNDLED_V2)
 
 

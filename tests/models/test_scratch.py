@@ -69,9 +69,7 @@ def test_minimum_input_size(name: str) -> None:
         model(np.zeros((1, size, size + 3, 3), np.float32))
     ).shape == (1, 3)
     if size > 1:
-        with pytest.raises(
-            ValueError, match=rf"'{name}' needs images of at least {size}x{size} pixels"
-        ):
+        with pytest.raises(ValueError, match=rf"'{name}'.*\b{size}x{size}\b.*\b{size + 3}x{size - 1}\b"):
             create_scratch_model(name, (size + 3, size - 1, 3), 3)
 
 
@@ -103,18 +101,16 @@ def test_options_reach_the_model() -> None:
 
 
 def test_unknown_model_lists_available_names() -> None:
-    with pytest.raises(ValueError, match="Unknown scratch model 'lenet'") as error:
+    with pytest.raises(ValueError, match="'lenet'") as error:
         create_scratch_model("lenet", (32, 32, 3), 2)
     for name in SCRATCH_MODELS:
         assert name in str(error.value)
 
 
 def test_unknown_option_lists_allowed_options() -> None:
-    with pytest.raises(
-        ValueError, match=r"Unknown option\(s\) \['units'\].*Allowed: hidden_units, dropout"
-    ):
+    with pytest.raises(ValueError, match=r"\['units'\].*'dense_baseline'.*\bhidden_units\b.*\bdropout\b"):
         create_scratch_model("dense_baseline", (8, 8, 3), 2, units=3)
-    with pytest.raises(ValueError, match="Allowed: none"):
+    with pytest.raises(ValueError, match=r"\['dropout'\].*'basenet'"):
         create_scratch_model("basenet", (32, 32, 3), 2, dropout=0.1)
 
 

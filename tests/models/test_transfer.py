@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import keras
@@ -62,7 +63,7 @@ def test_layout_frozen_backbone_and_trainable_head() -> None:
     assert {w.path for w in model.trainable_weights} == _weight_paths([model.get_layer("head")])
     probabilities = model.predict(np.zeros((2, SIZE, SIZE, 3), np.uint8), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    with pytest.raises(ValueError, match="Allowed: avg, max"):
+    with pytest.raises(ValueError, match=r"'mean'.*\bavg\b.*\bmax\b"):
         build_transfer_model("mobilenet_v2", (SIZE, SIZE, 3), 3, None, None, pooling="mean")
 
 
@@ -72,11 +73,11 @@ def test_head_settings() -> None:
     kinds = [type(layer).__name__ for layer in head.layers]
     assert kinds.count("Dense") == 3 and kinds.count("BatchNormalization") == 3 and kinds.count("Dropout") == 2
     assert [type(layer).__name__ for layer in build_head(32, 2, {"dropout": 0}).layers] == ["Dense"]
-    with pytest.raises(ValueError, match="Allowed: dense_units, dropout, batch_norm"):
+    with pytest.raises(ValueError, match=r"\bunits\b.*\bdense_units\b.*\bdropout\b.*\bbatch_norm\b"):
         build_head(32, 2, {"units": [8]})
-    with pytest.raises(ValueError, match="dense_units must be a list of positive ints"):
+    with pytest.raises(ValueError, match=r"\bdense_units\b.*\b128\b"):
         build_head(32, 2, {"dense_units": 128})
-    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"\bdropout\b.*\b1\.5\b"):
         build_head(32, 2, {"dropout": 1.5})
 
 
@@ -121,7 +122,7 @@ def test_feature_extraction_traces_one_graph_for_sets_of_any_size(caplog: pytest
 
 def test_extract_features_rejects_images_of_another_size() -> None:
     model = build_transfer_model("mobilenet_v1_075", (SIZE, SIZE, 3), 2, None)
-    with pytest.raises(ValueError, match=r"shape \(N, 64, 64, 3\)"):
+    with pytest.raises(ValueError, match=r"\(N, 64, 64, 3\).*\(2, 32, 32, 3\)"):
         extract_features(model, np.zeros((2, 32, 32, 3), np.uint8))
 
 
@@ -185,11 +186,12 @@ def test_unfreeze_point_by_name_blocks_or_the_backbone_default() -> None:
     assert unfreeze_point("mobilenet_v1_075", None, 2) == "conv_dw_12"
     for name in ("mobilenet_v2", "mobilenet_v1_075", "resnet50"):
         assert unfreeze_point(name, None, None) == BACKBONES[name].default_unfreeze_layer
-    with pytest.raises(ValueError, match="Set either unfreeze_from .* or unfreeze_blocks .*, not both"):
+    with pytest.raises(ValueError, match=r"\bunfreeze_from\b.*'block_16_expand'.*\bunfreeze_blocks\b.*\b2\b"):
         unfreeze_point("mobilenet_v2", "block_16_expand", 2)
     blocks = 17  # block_1_expand .. block_16_expand, then Conv_1
     for bad in (0, blocks + 1, 2.5, True):
-        with pytest.raises(ValueError, match=f"unfreeze_blocks for mobilenet_v2 must be a whole number from 1 to {blocks}"):
+        named = rf"\bunfreeze_blocks\b.*\bmobilenet_v2\b.*\b1\b\D+\b{blocks}\b.*\b{re.escape(repr(bad))}\b"
+        with pytest.raises(ValueError, match=named):  # the setting, the backbone, the range and the value
             unfreeze_point("mobilenet_v2", None, bad)
     assert unfreeze_point("mobilenet_v2", None, blocks) == "block_1_expand"
 
@@ -216,11 +218,11 @@ def test_unfreeze_top_n_layers_and_bad_requests() -> None:
     unfreeze_model(model, 0)
     assert not backbone.trainable_weights
 
-    with pytest.raises(ValueError, match="conv_dw_99' does not exist.*Close matches: conv_dw_9"):
+    with pytest.raises(ValueError, match=r"'conv_dw_99'.*\bconv_dw_9\b"):
         unfreeze_model(model, "conv_dw_99")
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=rf"unfreeze_from=10000\b.*\b{len(backbone.layers)}\b"):
         unfreeze_model(model, 10_000)
-    with pytest.raises(ValueError, match="layer name or a number"):
+    with pytest.raises(ValueError, match=r"\bunfreeze_from\b.*\bTrue\b"):
         unfreeze_model(model, True)
 
 

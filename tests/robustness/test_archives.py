@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import tarfile
 import time
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -65,7 +67,8 @@ def test_a_bomb_member_is_refused_by_the_default_ratio_limit_naming_archive_and_
     with pytest.raises(ArchiveLimitError) as caught:
         acquire_images(_zip_source(archive, tmp_path / "raw"), {})
     message = str(caught.value)
-    assert str(archive) in message and "ingest.archive_limits.max_ratio" in message and "zip bomb" in message
+    assert str(archive) in message and "ingest.archive_limits.max_ratio" in message
+    assert "'pets/cat/zeros.bmp'" in message  # the member that went past it
     assert _nothing_left(tmp_path / "raw")
 
 
@@ -74,7 +77,7 @@ def test_total_size_is_counted_from_bytes_written_and_memory_stays_flat(tmp_path
     limits = ArchiveLimits(max_total_gb=4 * MIB / (1 << 30), max_ratio=1e6)  # 4 MiB; the largest ratio allowed
     tracemalloc.start()
     try:
-        with pytest.raises(ArchiveLimitError, match=r"ingest.archive_limits.max_total_gb") as caught:
+        with pytest.raises(ArchiveLimitError, match=r"ingest\.archive_limits\.max_total_gb\b") as caught:
             extract_archive(archive, tmp_path / "raw" / "big", limits=limits)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -86,7 +89,7 @@ def test_total_size_is_counted_from_bytes_written_and_memory_stays_flat(tmp_path
 
 def test_too_many_members_are_refused_before_anything_is_written(tmp_path):
     archive = make_zip(tmp_path / "many.zip", {f"pets/cat/{i}.png": png_bytes() for i in range(5)})
-    with pytest.raises(ArchiveLimitError, match=r"more than 3 members.*ingest.archive_limits.max_members = 3"):
+    with pytest.raises(ArchiveLimitError, match=rf"{re.escape(str(archive))}.*ingest\.archive_limits\.max_members = 3\b"):
         acquire_images(_zip_source(archive, tmp_path / "raw"), {"max_members": 3})
     assert _nothing_left(tmp_path / "raw")
     assert relative_files(Path(acquire_images(_zip_source(archive, tmp_path / "raw"), {"max_members": 5}))) == [
@@ -96,9 +99,9 @@ def test_too_many_members_are_refused_before_anything_is_written(tmp_path):
 
 def test_bad_archive_limits_are_named_with_a_did_you_mean(tmp_path):
     archive = make_zip(tmp_path / "ok.zip", {"pets/cat/a.png": png_bytes()})
-    with pytest.raises(ValueError, match=r"ingest.archive_limits.max_total = .*did you mean 'max_total_gb'"):
+    with pytest.raises(ValueError, match=r"ingest\.archive_limits\.max_total = 1\b.*'max_total_gb'"):
         acquire_images(_zip_source(archive, tmp_path / "raw"), {"max_total": 1})
-    with pytest.raises(ValueError, match=r"ingest.archive_limits.max_ratio = 0.0: must be at least 1"):
+    with pytest.raises(ValueError, match=r"ingest\.archive_limits\.max_ratio = 0\.0\b"):
         acquire_images(_zip_source(archive, tmp_path / "raw"), {"max_ratio": 0})
 
 
@@ -123,24 +126,25 @@ def _truncated_tar_gz(path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("builder", "cause"), [(_corrupt_deflate_zip, "Error -3"), (_truncated_tar_gz, "Compressed file ended")],
+    ("builder", "cause"), [(_corrupt_deflate_zip, zlib.error), (_truncated_tar_gz, EOFError)],
     ids=["corrupt-deflate-zip", "truncated-tar-gz"],
 )
-def test_a_damaged_archive_names_archive_and_member_and_says_what_to_do(tmp_path, builder, cause):
+def test_a_damaged_archive_names_archive_member_and_cause(tmp_path, builder, cause):
     archive = builder(tmp_path / ("bad.zip" if builder is _corrupt_deflate_zip else "bad.tar.gz"))
     with pytest.raises(CorruptArchiveError) as caught:
         acquire_images(_zip_source(archive, tmp_path / "raw"), {})
     message = str(caught.value)
-    assert cause in message and str(archive) in message and "'pets/dog/b.bmp'" in message
-    assert f"Delete {archive} and download it again" in message
+    assert str(archive) in message and "'pets/dog/b.bmp'" in message
+    assert isinstance(caught.value.__cause__, cause)  # zlib "Error -3", gzip "Compressed file ended ..."
     assert _nothing_left(tmp_path / "raw")  # the staging folder is removed
 
 
 def test_a_file_that_is_no_archive_at_all_is_named(tmp_path):
     archive = tmp_path / "page.tar.gz"
     archive.write_text("<html>Not found</html>", encoding="utf-8")  # what a wrong URL often downloads
-    with pytest.raises(CorruptArchiveError, match="cannot be opened as an archive"):
+    with pytest.raises(CorruptArchiveError, match=re.escape(str(archive))) as caught:
         extract_archive(archive, tmp_path / "raw" / "page")
+    assert isinstance(caught.value.__cause__, tarfile.ReadError)  # the archive itself, not a member, is unreadable
     assert _nothing_left(tmp_path / "raw")
 
 
@@ -208,12 +212,10 @@ def test_windows_backslash_paths_become_folders_and_labels(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("member", "message"),
-    [("train\\..\\..\\evil.png", "escapes the target folder"), ("C:\\Windows\\evil.png", "absolute path")],
-    ids=["backslash-dotdot", "drive-letter"],
+    "member", ["train\\..\\..\\evil.png", "C:\\Windows\\evil.png"], ids=["backslash-dotdot", "drive-letter"]
 )
-def test_windows_paths_that_escape_are_still_refused(tmp_path, member, message):
+def test_windows_paths_that_escape_are_still_refused(tmp_path, member):
     archive = make_zip(tmp_path / "win.zip", {"ok\\a.png": png_bytes(), member: png_bytes()})
-    with pytest.raises(UnsafeArchiveError, match=message):
+    with pytest.raises(UnsafeArchiveError, match=rf"{re.escape(str(archive))}.*{re.escape(repr(member))}"):
         extract_archive(archive, tmp_path / "raw" / "win")
     assert _nothing_left(tmp_path / "raw") and not (tmp_path / "evil.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_a_labels_csv_with_another_separator_is_sniffed(tmp_path, text):
 
 def test_a_cp1252_labels_csv_fails_naming_the_encoding_setting_and_reads_once_set(tmp_path):
     labels = _csv_dataset(tmp_path, "id;label\n0a;Cézanne\n0b;Monet\n", encoding="cp1252")
-    with pytest.raises(ValueError, match=r"not valid utf-8 text: byte 0xe9") as caught:
+    with pytest.raises(ValueError, match=r"\butf-8\b.*\b0xe9\b") as caught:
         build_manifest(str(tmp_path), labels, {})
     assert "labels.csv" in str(caught.value) and "ingest.labels.csv_encoding: cp1252" in str(caught.value)
     manifest, _ = build_manifest(str(tmp_path), {**labels, "csv_encoding": "cp1252"}, {})
@@ -58,7 +59,7 @@ def test_a_tab_separator_setting_is_understood_however_it_is_written(tmp_path, s
 
 def test_a_wrong_separator_setting_is_hinted_in_the_missing_column_error(tmp_path):
     labels = {**_csv_dataset(tmp_path, "id;label\n0a;x\n"), "csv_separator": ","}
-    with pytest.raises(ValueError, match=r"columns are \['id;label'\].*ingest.labels.csv_separator"):
+    with pytest.raises(ValueError, match=r"\['id;label'\].*ingest\.labels\.csv_separator\b"):
         build_manifest(str(tmp_path), labels, {})
 
 
@@ -66,7 +67,7 @@ def test_a_header_only_labels_csv_says_so_and_hints_at_the_csv_settings_not_the_
     with pytest.raises(NoUsableImagesError) as caught:
         build_manifest(str(tmp_path), _csv_dataset(tmp_path, "id,label\n"), {})
     message = str(caught.value)
-    assert "labels CSV has a header but no rows" in message
+    assert re.search(rf"^\s+{re.escape(str(tmp_path / 'labels.csv'))}: ", message, re.MULTILINE)  # the CSV's own problem
     assert "ingest.labels.csv_path 'labels.csv', id_column 'id', label_column 'label'" in message
     assert "pattern" not in message
 
@@ -117,7 +118,7 @@ def test_a_zip_inside_the_zip_is_named_with_what_to_do(tmp_path):
         build_manifest(root, {"from": "folder"}, {})
     message = str(caught.value)
     nested = Path(root) / "download" / "pets.zip"
-    assert f"Found 1 archive(s) inside: {nested}" in message and "ingest.source.path" in message
+    assert str(nested) in message and "ingest.source.path" in message and "ingest.source.type: zip" in message
 
     write_image(Path(root) / "download" / "cat" / "c.png")  # some images beside the archive: kept, archive reported
     write_image(Path(root) / "download" / "dog" / "d.png", color=(0, 0, 200))

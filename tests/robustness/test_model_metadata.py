@@ -111,10 +111,10 @@ def test_predict_resizes_to_the_size_the_model_was_trained_at(saved, caplog):
 def test_the_report_refuses_a_model_of_other_classes_or_another_size_naming_both(saved):
     model, _, folder = saved
 
-    with pytest.raises(ValueError, match=r"trained on classes \[bird, cat, dog\].*\[alpha, beta, gamma\]") as error:
+    with pytest.raises(ValueError, match=r"\[bird, cat, dog\].*\[alpha, beta, gamma\]") as error:
         evaluate_model(model, _squares(9, seed=2), LETTERS, REPORT)
     assert f"tiny.keras/{VERSION}/tiny.keras" in str(error.value) and "--load-versions" in str(error.value)
-    with pytest.raises(ValueError, match=r"takes 16x16 images but images_test holds 24x24"):
+    with pytest.raises(ValueError, match=r"\b16x16\b.*\bimages_test\b.*\b24x24\b"):
         evaluate_model(model, _squares(9, size=24, seed=2), BIRDS, REPORT)
     assert evaluate_model(model, _squares(9, seed=2), BIRDS, REPORT)["metrics"]["test_images"] == 9
 
@@ -125,7 +125,7 @@ def test_fine_tuning_refuses_a_transfer_model_of_other_classes():
     classifier = build_transfer_classifier(train, BIRDS, transfer, {}, [TRAINING, None, None], model_name="m")
     assert model_metadata(classifier).class_names == tuple(BIRDS)
 
-    with pytest.raises(ValueError, match=r"trained on classes \[bird, cat, dog\].*\[alpha, beta, gamma\]"):
+    with pytest.raises(ValueError, match=r"\[bird, cat, dog\].*\[alpha, beta, gamma\]"):
         fine_tune_model(classifier, train, train, LETTERS, {}, transfer, [TRAINING, None, None], model_name="m")
 
 
@@ -141,7 +141,7 @@ def test_a_model_saved_without_class_names_still_works_with_a_warning(tmp_path, 
 
     assert model_metadata(model) is None and set(predictions["label_1"]) <= set(LETTERS)
     assert "carries no class names" in caplog.text
-    with pytest.raises(ValueError, match="predicts 3 classes but class_names lists 2"):
+    with pytest.raises(ValueError, match=r"\b3\b.*class_names\D*\b2\b"):
         classify_images(model, LETTERS[:2], pixels, rows, top_k=1, batch_size=8)
 
 

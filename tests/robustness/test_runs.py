@@ -87,7 +87,7 @@ def test_a_wrong_parameter_fails_before_any_node_with_the_allowed_values(runs):
     output = _output(runs.wrong)
     assert runs.wrong.returncode != 0
     assert "RunParametersError" in output and "transfer.models.mobilenet_v2.backbone = 'resnet5000'" in output
-    assert f"Allowed: {', '.join(BACKBONES)}." in output
+    assert ", ".join(BACKBONES) in output  # the backbones it may be
     assert "Completed node" not in output and "Running node" not in output
     assert _data_files(runs.workdir) == runs.after_failed  # nothing saved
     from mlflow.tracking import MlflowClient
@@ -99,7 +99,9 @@ def test_a_wrong_parameter_fails_before_any_node_with_the_allowed_values(runs):
 
 
 def test_a_failed_run_leaves_every_earlier_version_intact_and_loadable(runs, monkeypatch):
-    assert runs.failed.returncode != 0 and "split.selection left no class" in _output(runs.failed)
+    failed = _output(runs.failed)  # select_classes names the selection and the class sizes
+    assert runs.failed.returncode != 0 and "ValueError" in failed and "split.selection.min_images_per_class" in failed
+    assert "'Cezanne': 30" in failed
     assert "Completed node: build_manifest" in _output(runs.failed)  # it failed after saving outputs
     for name, digest in runs.after_good.items():
         assert runs.after_failed[name] == digest, f"{name} changed"

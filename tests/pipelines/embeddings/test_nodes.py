@@ -58,7 +58,7 @@ def test_pca_of_points_on_a_line_puts_all_variance_on_pc1() -> None:
     coordinates, variance = pca_map(along * np.array([[3.0, 4.0, 0.0]]))
     assert coordinates.shape == (20, 2)
     assert variance[0] == pytest.approx(1.0) and variance[1] == pytest.approx(0.0, abs=1e-6)
-    with pytest.raises(ValueError, match="at least two images"):
+    with pytest.raises(ValueError, match=r"\(1, 5\)"):
         pca_map(np.ones((1, 5)))
 
 
@@ -78,7 +78,7 @@ def test_kmeans_recovers_separated_classes_and_ari_scores_it() -> None:
     # The cluster numbers need not be the labels' own: a relabelled grouping is still a perfect match.
     assert adjusted_rand_index(labels, (labels + 1) % 3) == pytest.approx(1.0)
     assert adjusted_rand_index(labels, np.arange(len(labels)) % 3) < 0.1  # across the classes: about chance
-    with pytest.raises(ValueError, match="k-means needs"):
+    with pytest.raises(ValueError, match=r"\bk=0\b"):
         kmeans_clusters(vectors, 0, seed=0)
 
 
@@ -89,13 +89,13 @@ def test_l2_normalized_rows_have_unit_length_and_zero_rows_stay_zero() -> None:
 
 def test_settings_name_unknown_keys_with_a_suggestion_and_bad_values() -> None:
     assert EmbeddingSettings.from_config(None) == EmbeddingSettings()
-    with pytest.raises(ValueError, match=r"embeddings\.backbon .*did you mean 'backbone'"):
+    with pytest.raises(ValueError, match=r"embeddings\.backbon = 'resnet50'.*'backbone'"):
         EmbeddingSettings.from_config({"backbon": "resnet50"})
-    with pytest.raises(ValueError, match=r"embeddings\.pooling = 'mean': must be one of avg, max"):
+    with pytest.raises(ValueError, match=r"embeddings\.pooling = 'mean'"):
         EmbeddingSettings.from_config({"pooling": "mean"})
-    with pytest.raises(ValueError, match=r"similar\.precison_k .*did you mean 'precision_k'"):
+    with pytest.raises(ValueError, match=r"similar\.precison_k = 3\b.*'precision_k'"):
         SimilarSettings.from_config({"precison_k": 3})
-    with pytest.raises(ValueError, match=r"similar\.top_k = 0: must be at least 1"):
+    with pytest.raises(ValueError, match=r"similar\.top_k = 0\b"):
         SimilarSettings.from_config({"top_k": 0})
 
 
@@ -114,7 +114,7 @@ def test_embed_images_embeds_every_split_with_the_backbone() -> None:
 
 def test_embed_images_names_the_setting_of_a_bad_backbone() -> None:
     _, bundles = painting_splits()
-    with pytest.raises(ValueError, match=r"embeddings\.backbone: Unknown backbone 'mobilenet'.*Did you mean"):
+    with pytest.raises(ValueError, match=r"embeddings\.backbone\b.*'mobilenet'"):
         embed_images(bundles["train"], bundles["val"], bundles["test"], {**EMBEDDINGS, "backbone": "mobilenet"})
 
 
@@ -124,7 +124,7 @@ def test_images_below_the_backbones_minimum_are_enlarged_to_it() -> None:
     small = {split: {"images": bundle["images"][:2, ::2, ::2], "labels": bundle["labels"][:2]} for split, bundle in bundles.items()}
     embeddings = embed_images(small["train"], small["val"], small["test"], {**EMBEDDINGS, "weights": None})
     assert embeddings["test_embeddings"].shape == (2, 1280) and embeddings["image_size"].item() == 16
-    with pytest.raises(ValueError, match=r"square RGB of one size"):
+    with pytest.raises(ValueError, match=r"\(16, 16, 3\), \(32, 32, 3\)"):
         backbone_embeddings([bundles["train"]["images"], small["train"]["images"]], "mobilenet_v2", None, "avg")
 
 

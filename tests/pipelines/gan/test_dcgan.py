@@ -60,9 +60,9 @@ def test_discriminator_gives_one_logit_per_image() -> None:
 
 
 def test_settings_name_unknown_keys_and_bad_values() -> None:
-    with pytest.raises(ValueError, match=r"gan\.epoch = 3: unknown gan setting; did you mean 'epochs'\?"):
+    with pytest.raises(ValueError, match=r"gan\.epoch = 3\b.*'epochs'"):
         gan_settings({"epoch": 3})
-    with pytest.raises(ValueError, match=r"gan\.image_size = 48: must be a power of two from 16 to 256"):
+    with pytest.raises(ValueError, match=r"gan\.image_size = 48\b"):
         gan_settings({"image_size": 48})
     for bad in ({"diff_augment": "color,rotation"}, {"upsampling": "bilinear"}, {"ema_decay": 1.0},
                 {"eval_samples": 8, "copy_check_samples": 16}, {"kid_bootstrap": 10}):  # fmt: skip

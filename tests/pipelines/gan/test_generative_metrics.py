@@ -67,9 +67,9 @@ def test_kid_is_near_zero_for_one_distribution_and_large_for_two() -> None:
 
 
 def test_feature_sets_must_match() -> None:
-    with pytest.raises(ValueError, match="same network: 4 vs 5 dimensions"):
+    with pytest.raises(ValueError, match=r"\b4\b\D+\b5\b"):
         kernel_distance(np.zeros((3, 4)), np.zeros((3, 5)))
-    with pytest.raises(ValueError, match="generated must be a 2-D array of at least 2 feature rows"):
+    with pytest.raises(ValueError, match=r"generated\b.*\(1, 4\)"):
         frechet_distance(np.zeros((3, 4)), np.zeros((1, 4)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -35,7 +36,8 @@ def test_url_download_resumes_a_part_file_left_by_an_earlier_run(tmp_path, file_
     file_server.files["blob.zip"] = data
     file_server.cut_next_after["blob.zip"] = 30_000
     dest = tmp_path / "blob.zip"
-    with pytest.raises(DownloadError, match="run again to resume"):
+    part = tmp_path / "blob.zip.part"  # named in the error: a rerun resumes from it
+    with pytest.raises(DownloadError, match=rf"{re.escape(file_server.url('blob.zip'))}.*\b30,000\b.*{re.escape(str(part))}"):
         download(file_server.url("blob.zip"), dest, retries=0)
     assert (tmp_path / "blob.zip.part").stat().st_size == 30_000
     download(file_server.url("blob.zip"), dest, sha256=hashlib.sha256(data).hexdigest())
@@ -85,9 +87,10 @@ def test_url_checksum_mismatch_keeps_the_file_aside_and_names_url_and_hashes(tmp
 
 
 def test_url_errors_name_the_url_and_setting(tmp_path, file_server):
-    with pytest.raises(DownloadError, match=r"HTTP 404.*ingest.source.url"):
-        download(file_server.url("missing.zip"), tmp_path / "m.zip")
-    with pytest.raises(ValueError, match="must point to an archive"):
+    url = file_server.url("missing.zip")
+    with pytest.raises(DownloadError, match=rf"{re.escape(url)}.*\b404\b.*ingest\.source\.url"):
+        download(url, tmp_path / "m.zip")
+    with pytest.raises(ValueError, match=rf"ingest\.source\.url\b.*'{re.escape(file_server.url('cat.jpg'))}'"):
         fetch_source(
             {
                 "type": "url",

@@ -66,7 +66,7 @@ def test_kaggle_unknown_slug_is_a_clear_error(tmp_path):
         "kaggle_slug": "someone/no-such-set",
     }
     with pytest.raises(
-        KaggleDownloadError, match=r"no data set 'someone/no-such-set' \(HTTP 404\)"
+        KaggleDownloadError, match=r"'someone/no-such-set'.*\b404\b.*ingest\.source\.kaggle_slug"
     ):
         fetch_source(source, kaggle_api_factory=lambda: api)
     with pytest.raises(ValueError, match="ingest.source.kaggle_slug"):

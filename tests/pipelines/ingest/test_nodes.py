@@ -150,9 +150,9 @@ def test_build_manifest_with_csv_labels(tmp_path):
 
 def test_build_manifest_without_usable_images_names_folder_and_settings(tmp_path):
     write_image(tmp_path / "flat.png")
-    with pytest.raises(NoUsableImagesError, match="ingest.labels") as caught:
+    with pytest.raises(NoUsableImagesError, match=r"ingest\.labels\.from='folder'") as caught:
         build_manifest(str(tmp_path), FOLDER, {})
-    assert str(tmp_path) in str(caught.value) and "no label folder" in str(caught.value)
+    assert str(tmp_path) in str(caught.value) and str(tmp_path / "flat.png") in str(caught.value)  # the skipped file
     with pytest.raises(NotADirectoryError, match="nowhere"):
         build_manifest(str(tmp_path / "nowhere"), FOLDER, {})
     with pytest.raises(ValueError, match="ingest.checks.min_size"):

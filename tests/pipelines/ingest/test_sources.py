@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import shutil
 import stat
 import tarfile
@@ -74,12 +76,14 @@ def test_damaged_bundled_painting_is_refused_naming_the_file(tmp_path, monkeypat
     damaged = sorted((bundled / "impressionists" / "Degas").glob("*.jpg"))[3]
     damaged.write_bytes(damaged.read_bytes()[:-10])
     monkeypatch.setattr(sources, "BUNDLED_DIR", bundled)
-    with pytest.raises(ValueError, match="is damaged: sha256 .* expected .*Reinstall") as caught:
+    sums = bundled / "impressionists" / "SHA256SUMS"
+    actual = hashlib.sha256(damaged.read_bytes()).hexdigest()
+    # The file, its actual hash, the list it should match and the command that reinstalls it.
+    with pytest.raises(ValueError, match=rf"{re.escape(str(damaged))}.*{actual}.*{re.escape(str(sums))}.*make install"):
         fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path / "raw")})
-    assert str(damaged) in str(caught.value)
     assert not list((tmp_path / "raw").iterdir())  # staging folder removed, nothing half-written
-    (bundled / "impressionists" / "SHA256SUMS").unlink()
-    with pytest.raises(FileNotFoundError, match="not installed.*Reinstall the package"):
+    sums.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"'impressionists'.*{re.escape(str(sums))}.*make install"):
         fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path / "raw")})
 
 
@@ -109,12 +113,12 @@ def test_bundled_digits_are_reused_when_complete(digits_dir):
 def test_bundled_refuses_to_overwrite_a_foreign_folder_and_unknown_names(tmp_path):
     (tmp_path / "digits").mkdir()
     (tmp_path / "digits" / "mine.txt").write_text("x", encoding="utf-8")
-    with pytest.raises(FileExistsError, match="not written by ingest"):
+    with pytest.raises(FileExistsError, match=rf"{re.escape(str(tmp_path / 'digits'))}\b.*ingest\.source\.name"):
         fetch_source({"type": "bundled", "name": "digits", "raw_dir": str(tmp_path)})
     (tmp_path / "impressionists").mkdir()
-    with pytest.raises(FileExistsError, match="not written by ingest"):
+    with pytest.raises(FileExistsError, match=rf"{re.escape(str(tmp_path / 'impressionists'))}\b.*ingest\.source\.name"):
         fetch_source({"type": "bundled", "name": "impressionists", "raw_dir": str(tmp_path)})
-    with pytest.raises(ValueError, match=r"not a bundled data set; bundled: \('impressionists', 'digits'\)"):
+    with pytest.raises(ValueError, match=r"ingest\.source\.name 'mnist'.*\('impressionists', 'digits'\)"):
         fetch_source({"type": "bundled", "name": "mnist", "raw_dir": str(tmp_path)})
 
 
@@ -126,12 +130,12 @@ def test_folder_source_is_used_in_place_and_missing_folder_names_the_setting(tmp
     with pytest.raises(FileNotFoundError, match="ingest.source.path") as caught:
         fetch_source({"type": "folder", "path": str(tmp_path / "nope")})
     assert "nope" in str(caught.value)
-    with pytest.raises(ValueError, match="ingest.source.path must be set"):
+    with pytest.raises(ValueError, match=r"ingest\.source\.path\b.*ingest\.source\.type\b.*'folder'"):
         fetch_source({"type": "folder"})
 
 
 def test_unknown_type_and_setting_are_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="ingest.source.type is 'ftp'"):
+    with pytest.raises(ValueError, match=r"ingest\.source\.type\b.*'ftp'"):
         fetch_source({"type": "ftp", "name": "x", "raw_dir": str(tmp_path)})
     with pytest.raises(ValueError, match="ingest.source.sha265"):
         fetch_source({"type": "url", "sha265": "abc"})
@@ -170,25 +174,21 @@ def _symlink_zip(path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("builder", "message"),
+    ("builder", "member"),
     [
-        (
-            lambda p: make_zip(p, {"ok/a.png": png_bytes(), "../evil.png": png_bytes()}),
-            "escapes the target folder",
-        ),
-        (lambda p: make_zip(p, {"/tmp/evil.png": png_bytes()}), "absolute path"),
-        (_symlink_zip, "link member"),
+        (lambda p: make_zip(p, {"ok/a.png": png_bytes(), "../evil.png": png_bytes()}), "../evil.png"),
+        (lambda p: make_zip(p, {"/tmp/evil.png": png_bytes()}), "/tmp/evil.png"),
+        (_symlink_zip, "ok/link.png"),
     ],
     ids=["zip-slip", "absolute", "symlink"],
 )
-def test_unsafe_zip_members_are_refused_naming_the_archive(tmp_path, builder, message):
+def test_unsafe_zip_members_are_refused_naming_the_archive(tmp_path, builder, member):
     archive = builder(tmp_path / "bad.zip")
     target = tmp_path / "raw" / "bad"
-    with pytest.raises(UnsafeArchiveError, match=message) as caught:
+    with pytest.raises(UnsafeArchiveError, match=rf"{re.escape(str(archive))}.*'{re.escape(member)}'"):
         fetch_source(
             {"type": "zip", "name": "bad", "raw_dir": str(tmp_path / "raw"), "path": str(archive)}
         )
-    assert str(archive) in str(caught.value)
     assert not target.exists() and not list((tmp_path / "raw").iterdir())  # staging folder removed
     assert not (tmp_path / "evil.png").exists()
 
@@ -209,7 +209,7 @@ def test_tar_gz_is_extracted_and_tar_links_refused(tmp_path):
         link = tarfile.TarInfo("pets/link.png")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         bundle.addfile(link)
-    with pytest.raises(UnsafeArchiveError, match="link member"):
+    with pytest.raises(UnsafeArchiveError, match=rf"{re.escape(str(bad))}.*'pets/link\.png'"):
         extract_archive(bad, tmp_path / "out2")
 
 

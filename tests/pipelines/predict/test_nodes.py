@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import re
 from pathlib import Path
 
 import keras
@@ -91,7 +92,7 @@ def test_a_missing_or_empty_folder_names_the_setting(tmp_path):
     with pytest.raises(FileNotFoundError, match="predict.images_dir"):
         image_table_from_folder(str(tmp_path / "nowhere"))
     (tmp_path / "readme.txt").write_text("no images here")
-    with pytest.raises(ValueError, match="No readable image file"):
+    with pytest.raises(ValueError, match=rf"predict\.images_dir '{re.escape(str(tmp_path))}'"):
         image_table_from_folder(str(tmp_path))
 
 
@@ -132,7 +133,7 @@ def test_request_rows_may_be_data_uris_wrapped_or_invalid():
 
 
 def test_decoding_needs_an_image_column_and_a_known_resize_method():
-    with pytest.raises(ValueError, match="column 'image'"):
+    with pytest.raises(ValueError, match="'image'"):
         decode_images(pd.DataFrame({"path": ["x.png"]}), PREPROCESS)
     with pytest.raises(ValueError, match="preprocess.resize_method = 'squash'"):
         decode_images(pd.DataFrame({"image": []}), {**PREPROCESS, "resize_method": "squash"})
@@ -188,9 +189,9 @@ def test_a_model_that_does_not_fit_the_images_or_the_classes_is_refused(trained_
     pixels, rows = decode_images(table, {**PREPROCESS, "image_size": 24})
     with pytest.raises(ValueError, match="preprocess.image_size=16"):
         classify_images(trained_model, CLASSES, pixels, rows, top_k=3, batch_size=8)
-    with pytest.raises(ValueError, match="class_names lists 2"):
+    with pytest.raises(ValueError, match=r"class_names\D*\b2\b"):
         classify_images(trained_model, CLASSES[:2], pixels[:0], rows[:0], top_k=3, batch_size=8)
-    with pytest.raises(ValueError, match="class_names lists 4"):
+    with pytest.raises(ValueError, match=r"class_names\D*\b4\b"):
         stage_for_serving(trained_model, [*CLASSES, "yellow"])
     assert stage_for_serving(trained_model, CLASSES) == (trained_model, CLASSES)
 

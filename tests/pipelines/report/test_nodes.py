@@ -134,7 +134,7 @@ def test_evaluate_model_rejects_a_class_list_the_model_was_not_trained_on(
     trained_model_and_history, images_test
 ):
     model, _ = trained_model_and_history
-    with pytest.raises(ValueError, match="class_names lists 4"):
+    with pytest.raises(ValueError, match=r"class_names\D*\b4\b"):
         nodes.evaluate_model(model, images_test, ["a", "b", "c", "d"], {})
     with pytest.raises(ValueError, match="images_test"):
         nodes.evaluate_model(model, {"images": images_test["images"]}, ["a", "b", "c"], {})
@@ -301,7 +301,7 @@ def test_compare_strategies_needs_two_strategies_and_one_test_set():
     }
     single = nodes.compare_strategies(same_strategy)
     assert single.empty and list(single.columns) == STRATEGY_TEST_COLUMNS
-    with pytest.raises(ValueError, match="different test labels"):
+    with pytest.raises(ValueError, match=r"(?=.*\bscratch\.a\b)(?=.*\btransfer\.b\b)"):
         nodes.compare_strategies(
             {"scratch.a": evaluation(labels, labels), "transfer.b": evaluation([2, 1, 0], labels)}
         )

@@ -77,9 +77,9 @@ def test_pipeline_datasets_are_named_per_namespace_with_shared_inputs():
 
 
 def test_pipeline_rejects_malformed_or_duplicate_namespaces():
-    with pytest.raises(ValueError, match="<strategy>.<name>"):
+    with pytest.raises(ValueError, match=r"\['basenet'\]"):
         create_pipeline(model_namespaces=["basenet"])
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match=r"\['scratch\.a', 'scratch\.a'\]"):
         create_pipeline(model_namespaces=["scratch.a", "scratch.a"])
     assert not create_pipeline(model_namespaces=[]).nodes
 

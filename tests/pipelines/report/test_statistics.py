@@ -65,7 +65,7 @@ def test_mcnemar_of_identical_models_is_p_one():
 
 
 def test_mcnemar_rejects_predictions_on_different_test_sets():
-    with pytest.raises(ValueError, match="same test images"):
+    with pytest.raises(ValueError, match=r"\b3\b\D+\b4\b"):
         mcnemar_test(np.ones(3, bool), np.ones(4, bool))
 
 

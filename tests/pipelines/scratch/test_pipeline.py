@@ -94,5 +94,5 @@ def test_one_model_runs_alone_by_its_tag() -> None:
 def test_a_bad_training_key_is_named_by_the_block_that_set_it(block: str, named: str) -> None:
     settings = {"epoch": 1} if block == "scratch.training" else {**PARAMETERS[block], "training": {"epoch": 1}}
     catalog = training_catalog({**PARAMETERS, block: settings}, models={"scratch.basenet.model": None})
-    with pytest.raises(ValueError, match=rf"Setting {re.escape(named)} = 1: unknown training setting; did you mean 'epochs'"):
+    with pytest.raises(ValueError, match=rf"{re.escape(named)} = 1\b.*'epochs'"):
         SequentialRunner().run(create_pipeline(model_names=["basenet"]), catalog)

@@ -3,6 +3,7 @@ tiny real paintings, and the errors a bad query image gets."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from image_classification.data.images import UnreadableImageError
 from image_classification.pipelines.similar.nodes import (
     RESULT_COLUMNS,
     evaluate_retrieval,
@@ -78,7 +80,7 @@ def test_precision_at_5_on_a_constructed_case() -> None:
 def test_precision_at_k_counts_neighbours_of_the_query_class() -> None:
     np.testing.assert_allclose(precision_at_k(np.array([0, 1]), np.array([[0, 0, 1, 2, 0], [0, 0, 0, 0, 0]])), [0.6, 0])
     assert chance_precision(np.array([0]), np.array([0, 1, 1, 1])) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="neighbour_labels must be"):
+    with pytest.raises(ValueError, match=r"neighbour_labels\b.*\(2,\)"):
         precision_at_k(np.array([0, 1]), np.array([0, 1]))
 
 
@@ -89,7 +91,7 @@ def test_nearest_neighbours_can_leave_each_query_itself_out() -> None:
     assert np.all(np.diff(distances, axis=1) >= 0) and np.all(distances > 0)
     _, rows = nearest_neighbours(vectors, vectors[:1], 3, exclude=np.array([-1]))  # nothing to leave out
     assert rows.tolist() == [[0, 1, 2]]
-    with pytest.raises(ValueError, match="Cannot return 4 neighbours from a gallery of 3"):
+    with pytest.raises(ValueError, match=r"\b4\b\D+\b3\b"):
         nearest_neighbours(vectors, vectors, 4, exclude=np.arange(4))
 
 
@@ -111,7 +113,7 @@ def test_gallery_lines_up_files_with_embeddings_or_says_what_to_rerun(paintings)
     assert gallery["split"].tolist() == ["train"] * 12 + ["val"] * 6 + ["test"] * 6
     assert gallery["file"].tolist() == table.sort_values("split", key=lambda s: s.map({"train": 0, "val": 1, "test": 2}),
                                                          kind="stable")["path"].tolist()
-    with pytest.raises(ValueError, match="The val embeddings .* do not line up .* Rerun split, preprocess"):
+    with pytest.raises(ValueError, match=r"\bval\b.*split,preprocess,embeddings"):
         gallery_table(table.drop(index=table.index[table["split"] == "val"][0]), PAINTERS, embeddings)
 
 
@@ -147,19 +149,24 @@ def test_a_null_query_searches_nothing(paintings) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "error", "message"),
+    ("make", "error", "unreadable"),
     [
-        (lambda folder: folder / "missing.jpg", FileNotFoundError, "missing.jpg' does not exist"),
-        (lambda folder: folder, ValueError, "is a folder, not an image file"),
-        (lambda folder: _write(folder / "empty.jpg", b""), ValueError, "cannot be used: zero-byte file"),
-        (lambda folder: _write(folder / "notes.jpg", b"not a picture"), ValueError, "cannot be used: not an image"),
+        (lambda folder: folder / "missing.jpg", FileNotFoundError, False),
+        (lambda folder: folder, ValueError, False),
+        (lambda folder: _write(folder / "empty.jpg", b""), ValueError, True),
+        (lambda folder: _write(folder / "notes.jpg", b"not a picture"), ValueError, True),
     ],
     ids=["missing", "folder", "zero_bytes", "not_an_image"],
 )
-def test_a_bad_query_image_gets_a_clear_error(make, error, message, tmp_path) -> None:
+def test_a_bad_query_image_gets_a_clear_error(make, error, unreadable, tmp_path) -> None:
+    """The error names ``similar.query``, the file, and the ``--params`` that sets another."""
     embeddings = constructed_embeddings() | {"image_size": np.array(32)}
-    with pytest.raises(error, match=rf"similar\.query '.*{message}.*--params similar\.query=<image file>"):
-        find_similar(embeddings, constructed_gallery(), {**SIMILAR, "query": str(make(tmp_path))}, PREPROCESS)
+    query = str(make(tmp_path))
+    with pytest.raises(error, match=rf"similar\.query '{re.escape(query)}'.*--params similar\.query=") as caught:
+        find_similar(embeddings, constructed_gallery(), {**SIMILAR, "query": query}, PREPROCESS)
+    assert isinstance(caught.value.__cause__, UnreadableImageError) is unreadable
+    if unreadable:
+        assert caught.value.__cause__.path == query
 
 
 def _write(path, data: bytes):

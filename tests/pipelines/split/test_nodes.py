@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
@@ -32,7 +34,7 @@ def test_select_classes_keeps_top_n_and_drops_small_classes():
 
 
 def test_select_classes_names_unknown_classes():
-    with pytest.raises(ValueError, match=r"not in the manifest: \['picasso'\]"):
+    with pytest.raises(ValueError, match=r"split\.selection\.classes\b.*\['picasso'\]"):
         select_classes(_manifest({"monet": 5}), {"classes": ["monet", "picasso"]})
 
 
@@ -58,7 +60,7 @@ def test_split_is_reproducible_with_a_seed():
 
 def test_a_class_too_small_to_stratify_is_named_with_the_fix():
     manifest = _manifest({"monet": 60, "degas": 60, "pollock": 1})
-    with pytest.raises(ValueError, match=r"'pollock' \(1 image\).*min_images_per_class"):
+    with pytest.raises(ValueError, match=r"'pollock'\D*\b1\b.*split\.selection\.min_images_per_class"):
         split_dataset(manifest, SPLIT_CONFIG)
 
 
@@ -88,16 +90,16 @@ def test_a_single_class_stops_the_split_naming_it_and_the_fixes():
     with pytest.raises(ValueError) as caught:
         select_classes(_manifest({"monet": 30}), {})
     message = str(caught.value)
-    assert "Only one class, 'monet' (30 images), is in the manifest: a classifier needs at least 2" in message
-    assert "Add a second class folder" in message and "check ingest.labels" in message
+    assert re.search(r"'monet'\D*\b30\b", message)  # the class and its images
+    assert "ingest.labels" in message and "split.selection" not in message  # the labelling to check, not the selection
 
 
 def test_a_selection_that_leaves_one_class_names_the_selection():
     with pytest.raises(ValueError) as caught:
         select_classes(_manifest({"monet": 30, "degas": 5}), {"min_images_per_class": 10})
     message = str(caught.value)
-    assert "Only one class, 'monet' (30 images), is left by split.selection (2 classes in the manifest" in message
-    assert "Widen split.selection" in message and "min_images_per_class=10" in message
+    assert re.search(r"'monet'\D*\b30\b", message) and re.search(r"\bdegas\b\D*\b5\b", message)  # kept and dropped
+    assert "split.selection" in message and "min_images_per_class=10" in message  # the selection, with its values
 
 
 def test_the_split_pipeline_stops_at_its_first_node_with_one_class():
@@ -106,7 +108,7 @@ def test_the_split_pipeline_stops_at_its_first_node_with_one_class():
         "params:split.selection": MemoryDataset({}),
         "params:split": MemoryDataset(SPLIT_CONFIG),
     })  # fmt: skip
-    with pytest.raises(ValueError, match="Only one class, 'monet'"):
+    with pytest.raises(ValueError, match=r"'monet'\D*\b30\b"):
         SequentialRunner().run(create_pipeline(), catalog)
     assert not catalog.exists("selected_manifest")  # nothing downstream (preprocess, training) gets an input
 
@@ -115,10 +117,11 @@ def test_the_split_pipeline_stops_at_its_first_node_with_one_class():
     ("test_fraction", "val_fraction", "blamed", "not_blamed"),
     [
         # 0.99 of 300 images leaves 3 for train and validation: test_fraction is the one to lower, not val_fraction.
-        (0.99, 0.15, "split.test_fraction=0.99 of 300 images leaves 3 for training and validation", "Raise split.val"),
-        (0.2, 0.01, "split.val_fraction=0.01 of the 240 images left after the test split gives a validation split of 3",
-         "Lower split.test_fraction"),
-        (0.5, 0.95, "split.test_fraction=0.5 and split.val_fraction=0.95 leave 7 of 300 images for training", "Raise"),
+        (0.99, 0.15, [r"split\.test_fraction=0\.99\b", r"\b300\b", r"\b3\b"], "split.val_fraction"),
+        # 0.01 of the 240 images left after the test split gives a validation split of 3.
+        (0.2, 0.01, [r"split\.val_fraction=0\.01\b", r"\b240\b", r"\b3\b"], "split.test_fraction"),
+        # Together they leave 7 of 300 images for training: both are named.
+        (0.5, 0.95, [r"split\.test_fraction=0\.5\b", r"split\.val_fraction=0\.95\b", r"\b7\b", r"\b300\b"], None),
     ],
     ids=["test_fraction-too-large", "val_fraction-too-small", "both-leave-too-few-for-training"],
 )
@@ -126,7 +129,9 @@ def test_fractions_that_leave_a_split_too_small_blame_the_setting_to_change(test
     manifest = _manifest({f"painter{index}": 30 for index in range(10)})
     with pytest.raises(ValueError) as caught:
         split_dataset(manifest, {**SPLIT_CONFIG, "test_fraction": test_fraction, "val_fraction": val_fraction})
-    assert blamed in str(caught.value) and not_blamed not in str(caught.value)
+    message = str(caught.value)
+    assert all(re.search(pattern, message) for pattern in blamed), message
+    assert not_blamed is None or not_blamed not in message
 
 
 def test_a_test_fold_too_small_blames_the_number_of_folds():
@@ -134,7 +139,7 @@ def test_a_test_fold_too_small_blames_the_number_of_folds():
     config = {**SPLIT_CONFIG, "val_fraction": 0.3}
     splits, _ = split_dataset(manifest, {**config, "cross_validation": {"folds": 4, "fold": 3}})
     assert (splits["split"] == "test").sum() == 20
-    with pytest.raises(ValueError, match=r"folds=9 of 88 images gives a test split of 10.*Lower split.cross_validation"):
+    with pytest.raises(ValueError, match=r"split\.cross_validation\.folds=9\b.*\b88\b.*\b10\b"):
         split_dataset(_manifest({f"class{index}": 8 for index in range(11)}), {**config, "cross_validation": {"folds": 9}})
-    with pytest.raises(ValueError, match="split.cross_validation.fold = 4: must be a whole number from 0 to 3"):
+    with pytest.raises(ValueError, match=r"split\.cross_validation\.fold = 4\b"):
         split_dataset(manifest, {**config, "cross_validation": {"folds": 4, "fold": 4}})

@@ -57,7 +57,7 @@ def test_each_mode_has_its_own_nodes(pipeline) -> None:
         "params:baseline.linear_probe",
     }  # fmt: skip
     with model_plan({"transfer": {"models": {"x": {"mode": "fine"}}}}):
-        with pytest.raises(ValueError, match="transfer.models.x.mode 'fine' is unknown"):
+        with pytest.raises(ValueError, match=r"transfer\.models\.x\.mode\b.*'fine'"):
             create_pipeline(model_names=["x"])
 
 
