@@ -14,13 +14,21 @@ from kedro.validation.parameter_validator import ParameterValidator
 from image_classification.data.settings import PreprocessSettings, SplitSettings
 from image_classification.models.gan_settings import GanSettings
 from image_classification.models.predict_settings import PredictSettings
+from image_classification.models.settings import (
+    FinetuneModelSettings,
+    ScratchModelSettings,
+    TransferModelSettings,
+)
 from image_classification.pipelines.embeddings.pipeline import (
     create_pipeline as embeddings_pipeline,
 )
+from image_classification.pipelines.finetune.pipeline import create_pipeline as finetune_pipeline
 from image_classification.pipelines.gan.pipeline import create_pipeline as gan_pipeline
 from image_classification.pipelines.report.pipeline import create_pipeline as report_pipeline
+from image_classification.pipelines.scratch.pipeline import create_pipeline as scratch_pipeline
 from image_classification.pipelines.similar.pipeline import create_pipeline as similar_pipeline
 from image_classification.pipelines.split.pipeline import create_pipeline as split_pipeline
+from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
 from image_classification.project.hooks import SettingsParamsHook
 from image_classification.reporting.embedding_settings import EmbeddingSettings, SimilarSettings
 from image_classification.reporting.settings import ReportSettings
@@ -40,6 +48,9 @@ def pipelines() -> dict:
         "embeddings": embeddings_pipeline(),
         "similar": similar_pipeline(),
         "gan": gan_pipeline(),
+        "scratch": scratch_pipeline(),
+        "transfer": transfer_pipeline(),
+        "finetune": finetune_pipeline(),
     }
 
 
@@ -50,16 +61,24 @@ def test_the_annotated_blocks_become_their_settings(parameters, pipelines) -> No
     assert {block: type(validated[block]) for block in expected} == expected
     assert validated["report"].batch_size == parameters["report"]["batch_size"]
     assert isinstance(validated["training"], dict)  # merged per model by the run checks, not annotated
+    for strategy, cls in (("scratch", ScratchModelSettings), ("transfer", TransferModelSettings), ("finetune", FinetuneModelSettings)):
+        models = validated[strategy]["models"]
+        assert models and all(isinstance(block, cls) for block in models.values()), strategy
 
 
 @pytest.mark.parametrize(
     ("block", "key", "value"),
     [("report", "confidence", 95), ("report", "batch_siz", 8), ("split", "test_fraction", "abc"),
-     ("gan", "image_size", 48), ("similar", "top_k", 0), ("embeddings", "pooling", "mean")],  # fmt: skip
+     ("gan", "image_size", 48), ("similar", "top_k", 0), ("embeddings", "pooling", "mean"),
+     ("transfer.models.mobilenet_v2", "poolin", "max"), ("finetune.models.mobilenet_v1_075", "layer_decay", 2),
+     ("scratch.models.basenet", "input_size", "big")],  # fmt: skip
 )
 def test_a_bad_value_stops_the_validator_naming_the_block_and_key(parameters, pipelines, block, key, value) -> None:
     bad = copy.deepcopy(parameters)
-    bad[block][key] = value
+    target = bad
+    for part in block.split("."):
+        target = target[part]
+    target[key] = value
     with pytest.raises(ParameterValidationError) as caught:
         ParameterValidator(pipelines).validate_raw_params(bad)
     assert f"Parameter '{block}'" in str(caught.value) and key in str(caught.value)

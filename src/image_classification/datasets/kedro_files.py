@@ -13,6 +13,7 @@ version folder. The CSV dataset (``csv_file.AtomicCSVDataset``) also neutralises
 
 from __future__ import annotations
 
+from kedro.io.core import get_filepath_str
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import ParquetDataset
@@ -40,7 +41,19 @@ class AtomicPickleDataset(AtomicSaveMixin, PickleDataset):
 
 
 class AtomicMatplotlibDataset(AtomicSaveMixin, MatplotlibDataset):
-    """``matplotlib.MatplotlibDataset`` whose saves are atomic (each file of a list or dict of figures, too)."""
+    """``matplotlib.MatplotlibDataset`` whose saves are atomic (each file of a list or dict of figures, too), and
+    that loads a figure it saved as its PNG bytes (kedro-datasets' is write-only), so the HTML report embeds the
+    figures the run saved instead of drawing them a second time."""
+
+    def load(self) -> bytes:
+        """The PNG bytes of the saved figure (the version being loaded).
+
+        Raises:
+            DatasetError: Nothing saved yet, or the dataset holds a folder of figures (a list or dict was saved).
+        """
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        with self._fs.open(path, mode="rb") as file:
+            return file.read()
 
 
 class AtomicTextDataset(AtomicSaveMixin, TextDataset):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -54,7 +54,7 @@ def training_node(func: Callable[..., Any], model_name: str, inputs: list[str]) 
 
 
 def collect_training_blocks(
-    shared_training: dict[str, Any], strategy_training: dict[str, Any], model_settings: dict[str, Any]
+    shared_training: dict[str, Any], strategy_training: dict[str, Any], model_settings: Mapping[str, Any] | Any
 ) -> list[dict[str, Any] | None]:
     """The three ``training`` blocks one model trains with, most general first.
 
@@ -64,12 +64,13 @@ def collect_training_blocks(
     Args:
         shared_training: ``training``: the settings every strategy shares.
         strategy_training: ``<strategy>.training``: the strategy's overrides.
-        model_settings: ``<strategy>.models.<name>``; its optional ``training`` block overrides both.
+        model_settings: ``<strategy>.models.<name>``, as Kedro's validator made it (its settings class) or a
+            mapping; its optional ``training`` block overrides both.
 
     Returns:
         ``[shared_training, strategy_training, model_settings["training"] or None]``.
     """
-    return [shared_training, strategy_training, model_settings.get("training")]
+    return [shared_training, strategy_training, dict(model_settings).get("training")]  # a pydantic model is (key, value) pairs
 
 
 def training_settings(training_blocks: Iterable[dict[str, Any] | None], namespace: str) -> Any:

@@ -121,8 +121,10 @@ def _html_list(items: list[str | list[str]]) -> str:
     return "<ul>" + "".join(rendered) + "</ul>"
 
 
-def figure_to_base64_png(figure: Figure, dpi: int = 100) -> str:
-    """PNG bytes of a figure, base64-encoded for a ``data:`` URI; the figure stays open for the caller."""
+def figure_to_base64_png(figure: Figure | bytes, dpi: int = 100) -> str:
+    """A figure (or the PNG bytes of one already saved) base64-encoded for a ``data:`` URI; a figure stays open."""
+    if isinstance(figure, bytes):
+        return base64.b64encode(figure).decode("ascii")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

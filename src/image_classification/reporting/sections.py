@@ -33,10 +33,10 @@ class Table:
 
 @dataclass(frozen=True)
 class Plot:
-    """A captioned figure (left out of text-only formats such as Markdown)."""
+    """A captioned figure, drawn or as the PNG bytes of a saved one (left out of text-only formats such as Markdown)."""
 
     caption: str
-    figure: Figure
+    figure: Figure | bytes
 
 
 Block = Bullets | Table | Plot
@@ -205,7 +205,7 @@ def report_sections(
     comparison: pd.DataFrame,
     strategy_tests: pd.DataFrame,
     per_class_reports: dict[str, pd.DataFrame] | None = None,
-    figures: dict[str, Figure] | None = None,
+    figures: dict[str, Figure | bytes] | None = None,
     *,
     confidence: float = 0.95,
     bootstrap_samples: int = 1000,
@@ -218,7 +218,8 @@ def report_sections(
         comparison: Output of ``compare_models``.
         strategy_tests: Output of ``compare_strategies``; its section is left out when empty.
         per_class_reports: Model namespace -> output of ``per_class_report``, one collapsed section each.
-        figures: Caption -> figure, in this order; the figures are not closed. No section when empty.
+        figures: Caption -> figure (or its PNG bytes), in this order; the figures are not closed. No section when
+            empty.
         confidence: Coverage of the accuracy intervals, for the text.
         bootstrap_samples: Bootstrap resamples behind the intervals, for the text.
         error_analysis: The most-confused class pairs of each strategy's best model (``strategy``, ``model``,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import re
 
@@ -10,6 +12,7 @@ import pytest
 
 from image_classification.pipelines.report import mlflow_nodes, nodes
 from image_classification.reporting.comparison import COMPARISON_COLUMNS, STRATEGY_TEST_COLUMNS
+from image_classification.reporting.figures import plot_learning_curves
 from image_classification.reporting.metrics import classification_metrics
 
 # 3-class toy: 4 of 6 right. Per class F1: class 0 = 0.5, class 1 = 0.8 (P 2/3, R 1), class 2 = 2/3 (P 1, R 1/2).
@@ -195,6 +198,12 @@ def test_cross_model_nodes_take_per_model_datasets_by_name():
         nodes.compare_models_node(**loaded, **{"scratch.a.history": {}})
 
 
+def _png_of(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def test_report_nodes_render_the_same_sections_as_markdown_and_html(
     images_test, class_names, report_config
 ):
@@ -221,15 +230,15 @@ def test_report_nodes_render_the_same_sections_as_markdown_and_html(
     }
 
     markdown = nodes.report_markdown_node(comparison, strategy_tests, report_config, **reports)
+    # The figures as the catalog loads them after a run saved them: PNG bytes, embedded as they are.
+    saved_png = {kind: _png_of(plot_learning_curves(history, kind)) for kind in nodes.FIGURE_KINDS}
     page = nodes.report_html_node(
         comparison,
         strategy_tests,
-        images_test,
-        class_names,
         report_config,
-        **evaluations,
+        nodes.plot_model_comparison(comparison),  # an in-memory run hands the figure itself
         **reports,
-        **{f"{model}.history": history for model in per_model},
+        **{f"{model}.{kind}": png for model in per_model for kind, png in saved_png.items()},
     )
 
     headings = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
@@ -247,6 +256,7 @@ def test_report_nodes_render_the_same_sections_as_markdown_and_html(
         *headings[3:],
     ]
     assert page.count('<img src="data:image/png;base64,') == 1 + 4 * len(per_model)
+    assert all(page.count(base64.b64encode(png).decode()) == len(per_model) for png in saved_png.values())
     assert "over 200 resamples" in markdown and "over 200 resamples" in page
 
 

@@ -116,6 +116,11 @@ def test_pipeline_runs_end_to_end_on_an_in_memory_catalog(
         "report.transfer.b.classification_report",
         "report.test_split",
         "report.serving_spec",
+        # Read by the HTML report too, then released by the runner: kept to look at them afterwards.
+        "comparison_figure",
+        "report.scratch.a.learning_curves_figure",
+        "report.transfer.b.confusion_matrix_figure",
+        "report.transfer.b.predictions_figure",
     ]:
         datasets[name] = KeptDataset()
     # Saved and reloaded as CSV, as the project's catalog does: later nodes must cope with the round trip.

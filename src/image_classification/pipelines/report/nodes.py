@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from image_classification.pipelines.report.explain_nodes import plot_gradcam
 from image_classification.pipelines.report.inputs import (
     by_kind,
     images_and_labels,
@@ -26,12 +25,9 @@ from image_classification.reporting.comparison import (
     compare_strategies,
 )
 from image_classification.reporting.figures import (
-    plot_confusion_matrix,
-    plot_learning_curves,
     plot_model_comparison,
     plot_prediction_grid,
 )
-from image_classification.reporting.interpretation import plot_top_losses
 from image_classification.reporting.metrics import classification_metrics, per_class_table
 from image_classification.reporting.render import render_html, render_markdown
 from image_classification.reporting.sections import report_sections
@@ -43,6 +39,7 @@ if TYPE_CHECKING:  # only for annotations: importing the pipeline should not sta
     import keras
 
 __all__ = [
+    "FIGURE_KINDS",
     "compare_models",
     "compare_models_node",
     "compare_strategies",
@@ -52,11 +49,9 @@ __all__ = [
     "per_model_inputs",
     "plot_model_comparison",
     "plot_predictions",
-    "report_figures",
     "report_html_node",
     "report_markdown_node",
 ]
-
 
 
 def evaluate_model(
@@ -196,61 +191,37 @@ def report_markdown_node(
     )
 
 
-def report_figures(
-    comparison: pd.DataFrame,
-    evaluations: dict[str, dict],
-    histories: dict[str, dict],
-    *,
-    images_test: dict,
-    class_names: list[str],
-    grid_images: int = 16,
-) -> dict[str, Figure]:
-    """Every report figure, captioned, in reading order: comparison, then per model curves, matrix, predictions."""
-    figures = {"Test accuracy and macro-F1 of every model": plot_model_comparison(comparison)}
-    for model in comparison["model"]:
-        figures[f"{model}: learning curves"] = plot_learning_curves(histories[model], model)
-        figures[f"{model}: confusion matrix"] = plot_confusion_matrix(
-            evaluations[model], class_names, model
-        )
-        figures[f"{model}: test predictions"] = plot_prediction_grid(
-            evaluations[model], images_test, class_names, n=grid_images
-        )
-        figures[f"{model}: top losses"] = plot_top_losses(
-            np.asarray(images_test["images"]), evaluations[model]["probabilities"], evaluations[model]["labels"],
-            class_names, title=f"{model}: top losses",
-        )  # fmt: skip
-    return figures
+#: The figures drawn for each model, by their dataset kind, with their captions in the HTML report.
+FIGURE_KINDS = {
+    "learning_curves_figure": "learning curves",
+    "confusion_matrix_figure": "confusion matrix",
+    "predictions_figure": "test predictions",
+    "top_losses_figure": "top losses",
+}
 
 
 def report_html_node(
     comparison: pd.DataFrame,
     strategy_tests: pd.DataFrame,
-    images_test: dict,
-    class_names: list[str],
     config: ReportSettings,
+    comparison_figure: Figure | bytes,
     gradcam: dict | None = None,
+    gradcam_figure: Figure | bytes | None = None,
     error_analysis: pd.DataFrame | None = None,
     **per_model: Any,
 ) -> str:
-    """The HTML report; ``per_model``: ``per_model_inputs(names, "evaluation", "history", "classification_report")``.
+    """The HTML report, embedding the figures the run saved (PNG bytes; drawn figures in an in-memory run).
 
-    Figure datasets are write-only, so the figures are drawn again here from the evaluations and histories.
+    ``gradcam``: ``explain_best_model``'s output, for the caption of ``gradcam_figure``. ``per_model``:
+    ``per_model_inputs(names, "classification_report", *FIGURE_KINDS)``.
     """
-    evaluations, histories, reports = by_kind(
-        per_model, "evaluation", "history", "classification_report"
-    )
-    figures = report_figures(
-        comparison,
-        evaluations,
-        histories,
-        images_test=images_test,
-        class_names=class_names,
-        grid_images=ReportSettings.from_config(config).grid_images,
-    )
-    if gradcam is not None and len(gradcam["indices"]):
-        figures[f"{gradcam['model']}: Grad-CAM of right and wrong test predictions"] = plot_gradcam(
-            gradcam, images_test, class_names
-        )
+    reports, *per_kind = by_kind(per_model, "classification_report", *FIGURE_KINDS)
+    figures = {"Test accuracy and macro-F1 of every model": comparison_figure}
+    for model in comparison["model"]:
+        captions_and_figures = zip(FIGURE_KINDS.values(), per_kind, strict=True)
+        figures.update({f"{model}: {caption}": figure[model] for caption, figure in captions_and_figures})
+    if gradcam is not None and gradcam_figure is not None and len(gradcam["indices"]):
+        figures[f"{gradcam['model']}: Grad-CAM of right and wrong test predictions"] = gradcam_figure
     sections = report_sections(
         comparison, strategy_tests, reports, figures, error_analysis=error_analysis, **_text_settings(config)
     )

@@ -35,6 +35,7 @@ from image_classification.pipelines.report.mlflow_nodes import (
     test_split_fingerprint,
 )
 from image_classification.pipelines.report.nodes import (
+    FIGURE_KINDS,
     compare_models_node,
     compare_strategies_node,
     evaluate_model,
@@ -215,10 +216,9 @@ def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
                 report_html_node,
                 {
                     **tables,
-                    "images_test": "images_test",
-                    "class_names": "class_names",
-                    **({"gradcam": "gradcam"} if explanation else {}),
-                    **per_model_inputs(models, "evaluation", "history", "classification_report"),
+                    "comparison_figure": "comparison_figure",
+                    **({"gradcam": "gradcam", "gradcam_figure": "gradcam_figure"} if explanation else {}),
+                    **per_model_inputs(models, "classification_report", *FIGURE_KINDS),
                 },
                 "report_html",
                 name="render_html",

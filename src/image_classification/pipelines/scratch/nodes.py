@@ -16,7 +16,7 @@ def train_scratch_model(  # noqa: PLR0913 - one input per catalog entry
     images_train: dict[str, np.ndarray],
     images_val: dict[str, np.ndarray],
     class_names: list[str],
-    model_settings: dict[str, Any],
+    model_settings: ScratchModelSettings,
     training_blocks: Sequence[dict[str, Any] | None],
     augmentation: dict[str, Any],
     model_name: str,

@@ -25,7 +25,7 @@ TrainingBlocks = Sequence[dict[str, Any] | None]
 def build_transfer_classifier(
     images_train: dict[str, np.ndarray],
     class_names: list[str],
-    model_settings: dict[str, Any],
+    model_settings: TransferModelSettings,
     augmentation: dict[str, Any],
     training_blocks: TrainingBlocks,
     model_name: str = "<name>",
@@ -143,7 +143,7 @@ def train_head_on_features(
     features: dict[str, np.ndarray],
     training_blocks: TrainingBlocks,
     linear_probe: Any,
-    model_settings: dict[str, Any],
+    model_settings: TransferModelSettings,
     model_name: str,
 ) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """Trains the head on cached backbone features (``mode: feature_extraction``), many times faster per epoch.
