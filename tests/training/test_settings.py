@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from image_classification.config import setting_keys
 from image_classification.models.scratch import create_scratch_model
 from image_classification.training import TrainingSettings, fit_model, merge_training_config
 from image_classification.training.compile import learning_rate_schedule
@@ -27,7 +28,8 @@ def test_defaults_and_round_trip() -> None:
         "checkpoint_root": None, "mixed_precision": False, "mixup_alpha": 0.0, "cutmix_alpha": 0.0,
         "mixing_switch_prob": 0.5,
     }  # fmt: skip
-    assert TrainingSettings.keys() == tuple(settings.as_dict())
+    assert setting_keys(TrainingSettings) == tuple(settings.as_dict())
+    assert dict(settings) == settings.as_dict()  # a model reads as (key, value) pairs, as collect_training_blocks does
     assert TrainingSettings.from_config(None) == TrainingSettings.from_config({}) == settings
     assert TrainingSettings.from_config(settings.as_dict()) == settings
     with pytest.raises(ValidationError):

@@ -75,11 +75,6 @@ class StrictSettings(BaseModel):
     LOWERCASE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The keys a block may have, as written in the YAML (an alias such as ``from`` for ``from_``)."""
-        return tuple(field.alias or name for name, field in cls.model_fields.items())
-
-    @classmethod
     def read(cls: type[S], value: Any) -> S:
         """``value`` as these settings: kept when Kedro's validator already made it one, else validated.
 
@@ -109,7 +104,7 @@ class StrictSettings(BaseModel):
             for detail in error.errors():
                 message = detail["msg"]
                 if detail["type"] == "extra_forbidden":
-                    message = unknown_keys({detail["loc"][0]: None}, cls.keys(), "", cls.WHAT)[0].message
+                    message = unknown_keys({detail["loc"][0]: None}, setting_keys(cls), "", cls.WHAT)[0].message
                 escaped = message.replace("{", "{{").replace("}", "}}")  # the message is a format string
                 details.append(InitErrorDetails(type=PydanticCustomError(detail["type"], escaped), loc=detail["loc"],
                                                 input=detail["input"]))  # fmt: skip
@@ -138,8 +133,11 @@ class StrictSettings(BaseModel):
 
 
 def setting_keys(cls: type[StrictSettings]) -> tuple[str, ...]:
-    """The keys a settings block of ``cls`` may have, in order (``from_`` read as ``from``)."""
-    return cls.keys()
+    """The keys a settings block of ``cls`` may have, as written in the YAML, in order (``from_`` read as ``from``).
+
+    A function, not a method: a model with a ``keys`` method would look like a mapping to ``dict(settings)``.
+    """
+    return tuple(field.alias or name for name, field in cls.model_fields.items())
 
 
 def unknown_keys(
@@ -208,9 +206,9 @@ def settings_from(
         if block is not None and not isinstance(block, Mapping):
             problems.append(SettingProblem(where, block, f"must be a mapping of {cls.WHAT}s (or left out)."))
             continue
-        problems += unknown_keys(block or {}, cls.keys(), where, cls.WHAT)
+        problems += unknown_keys(block or {}, setting_keys(cls), where, cls.WHAT)
         own = {key: value.lower() if key in cls.LOWERCASE and isinstance(value, str) else value
-               for key, value in (block or {}).items() if key in cls.keys()}  # fmt: skip
+               for key, value in (block or {}).items() if key in setting_keys(cls)}  # fmt: skip
         # Each block's types on their own: a shared block's bad value is named even where a later block overrides it.
         wrong = _type_problems(cls, own, where)
         problems += wrong

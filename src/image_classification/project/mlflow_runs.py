@@ -200,8 +200,9 @@ class MlflowRunsHook:
             strategy, model = "finetune", model.rsplit(".", 1)[-1]
         owner = "transfer" if strategy == "finetune" else strategy
         name = f"params:{owner}.models.{model}"
-        settings = self._catalog.load(name) if name in self._catalog else {}
-        return str((settings or {}).get("backbone") or (settings or {}).get("architecture") or "none")
+        # A dict, or the model's settings class where Kedro's validator made one: both read as (key, value) pairs.
+        settings = dict((self._catalog.load(name) if name in self._catalog else None) or {})
+        return str(settings.get("backbone") or settings.get("architecture") or "none")
 
     def _log_models_and_register(self, catalog) -> None:
         spec, test_split = self._read.get("serving_spec"), self._read.get("test_split")
