@@ -89,7 +89,7 @@ def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline) -> None:
         if name.endswith((".model", ".untrained_model", ".images_train", ".images_val", ".images_test")):
             datasets[name] = MemoryDataset(copy_mode="assign")
     kept = ("study_folds", "study_fold_table", "study_tests", "study_comparison", "study_error_analysis",
-            "study_report_markdown", "study_top_losses_figure", "fold_0.transfer.mobilenet_v2.training_summary")  # fmt: skip
+            "study_report_markdown", "study_report_html", "study_top_losses_figure", "fold_0.transfer.mobilenet_v2.training_summary")  # fmt: skip
     datasets.update({name: KeptDataset() for name in kept})
     catalog = DataCatalog(datasets=datasets)
 
@@ -111,5 +111,7 @@ def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline) -> None:
     assert summary["optimizer"] == "lbfgs" and 0 <= summary["validation_accuracy"] <= 1
     markdown = catalog.load("study_report_markdown")
     assert "Accuracy per fold" in markdown and "Error analysis" in markdown
+    page = catalog.load("study_report_html")  # the comparison and top-losses figures the study drew, embedded
+    assert page.count('<img src="data:image/png;base64,') == 2 and "over all folds" in page
     assert set(catalog.load("study_error_analysis")["strategy"]) <= {"scratch", "transfer", "finetune"}
     assert isinstance(catalog.load("study_top_losses_figure"), Figure)

@@ -76,7 +76,12 @@ def _pooled_report() -> list[Node]:
             name="study_error_analysis",
         ),
         Node(render_study_markdown, render_inputs, "study_report_markdown", name="render_study_markdown"),
-        Node(render_study_html, render_inputs, "study_report_html", name="render_study_html"),
+        Node(
+            render_study_html,
+            [*render_inputs, "study_comparison_figure", "study_top_losses_figure"],
+            "study_report_html",
+            name="render_study_html",
+        ),
     ]
 
 

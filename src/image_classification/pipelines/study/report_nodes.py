@@ -19,7 +19,6 @@ from image_classification.reporting.comparison import (
     compare_strategies,
     validation_accuracy,
 )
-from image_classification.reporting.figures import plot_model_comparison
 from image_classification.reporting.interpretation import (
     TOP_LOSSES,
     confused_pairs_of_best_models,
@@ -32,7 +31,7 @@ from image_classification.reporting.settings import ReportSettings
 STUDY_TITLE = "Image classification: the comparison over k folds"
 
 
-def study_tables(study_pooled: dict[str, Any], config: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def study_tables(study_pooled: dict[str, Any], config: ReportSettings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The pooled comparison, the fold table and McNemar's tests on the pooled images.
 
     Each strategy's best model is the one with the best validation accuracy averaged over the folds; no choice
@@ -83,8 +82,8 @@ def _fold_display(fold_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _study_sections(  # noqa: PLR0913 - the tables, the settings and the figures
-    comparison: pd.DataFrame, fold_table: pd.DataFrame, tests: pd.DataFrame, errors: pd.DataFrame, config: dict,
-    study: Any, figures: dict[str, Figure] | None = None,
+    comparison: pd.DataFrame, fold_table: pd.DataFrame, tests: pd.DataFrame, errors: pd.DataFrame, config: ReportSettings,
+    study: Any, figures: dict[str, Figure | bytes] | None = None,
 ) -> list[Section]:  # fmt: skip
     settings, report = StudySettings.read(study), ReportSettings.from_config(config)
     images = int(fold_table["pooled_images"].iloc[0]) if len(fold_table) else 0
@@ -105,7 +104,7 @@ def _study_sections(  # noqa: PLR0913 - the tables, the settings and the figures
 
 def render_study_markdown(  # noqa: PLR0913 - one input per catalog entry
     study_comparison: pd.DataFrame, study_fold_table: pd.DataFrame, study_tests: pd.DataFrame,
-    study_error_analysis: pd.DataFrame, config: dict, study: StudySettings,
+    study_error_analysis: pd.DataFrame, config: ReportSettings, study: StudySettings,
 ) -> str:  # fmt: skip
     """The pooled report as Markdown (``data/08_reporting/study/report.md``)."""
     sections = _study_sections(study_comparison, study_fold_table, study_tests, study_error_analysis, config, study)
@@ -114,10 +113,14 @@ def render_study_markdown(  # noqa: PLR0913 - one input per catalog entry
 
 def render_study_html(  # noqa: PLR0913 - one input per catalog entry
     study_comparison: pd.DataFrame, study_fold_table: pd.DataFrame, study_tests: pd.DataFrame,
-    study_error_analysis: pd.DataFrame, config: dict, study: StudySettings,
+    study_error_analysis: pd.DataFrame, config: ReportSettings, study: StudySettings,
+    study_comparison_figure: Figure | bytes, study_top_losses_figure: Figure | bytes,
 ) -> str:  # fmt: skip
-    """The pooled report as one HTML page with its comparison figure."""
-    figures = {"Pooled test accuracy and macro-F1 of every model": plot_model_comparison(study_comparison)}
+    """The pooled report as one HTML page with the figures the study saved (PNG bytes; drawn in memory)."""
+    figures = {
+        "Pooled test accuracy and macro-F1 of every model": study_comparison_figure,
+        "Highest-loss test images of the best model, over all folds": study_top_losses_figure,
+    }
     sections = _study_sections(
         study_comparison, study_fold_table, study_tests, study_error_analysis, config, study, figures
     )
