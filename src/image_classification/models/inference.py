@@ -33,6 +33,15 @@ def predict_proba(model: keras.Model, images: np.ndarray, batch_size: int = 64) 
         raise ValueError(f"The prediction batch size must be at least 1, got {batch_size}.")
     if len(images) == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    if len(images) <= batch_size:
+        # One batch: called directly, as Keras's ``predict`` documentation advises for inputs that fit one batch; its
+        # compiled loop would trace a graph for a single call (and TensorFlow warns of retracing when a report
+        # scores many models that way).
+        import keras  # noqa: PLC0415 - imported by whoever built the model; not when this module is
+
+        return keras.ops.convert_to_numpy(model(np.asarray(images, dtype=np.float32), training=False)).astype(
+            np.float32, copy=False
+        )
     chunk = batch_size * BATCHES_PER_CHUNK
     parts = [
         np.asarray(
