@@ -98,12 +98,13 @@ class StrictSettings(BaseModel):
         try:
             return handler(values)
         except ValidationError as error:
-            if not any(detail["type"] == "extra_forbidden" for detail in error.errors()):
+            own_extra = [detail["type"] == "extra_forbidden" and len(detail["loc"]) == 1 for detail in error.errors()]
+            if not any(own_extra):  # a nested block's unknown keys were named by that block's own validator
                 raise
             details = []
-            for detail in error.errors():
+            for detail, extra in zip(error.errors(), own_extra, strict=True):
                 message = detail["msg"]
-                if detail["type"] == "extra_forbidden":
+                if extra:
                     message = unknown_keys({detail["loc"][0]: None}, setting_keys(cls), "", cls.WHAT)[0].message
                 escaped = message.replace("{", "{{").replace("}", "}}")  # the message is a format string
                 details.append(InitErrorDetails(type=PydanticCustomError(detail["type"], escaped), loc=detail["loc"],
@@ -212,15 +213,16 @@ def settings_from(
         # Each block's types on their own: a shared block's bad value is named even where a later block overrides it.
         wrong = _type_problems(cls, own, where)
         problems += wrong
+        flagged = {problem.parameter for problem in wrong}
         for key, value in own.items():
-            if f"{where}.{key}" not in {problem.parameter for problem in wrong}:
+            if not any(name == f"{where}.{key}" or name.startswith(f"{where}.{key}.") for name in flagged):
                 values[key], origin[key] = value, where
     unset_where = blocks[-1][1] if blocks else cls.WHAT
     try:
         return cls.model_validate(values), problems
     except ValidationError as error:  # the types are right by now: the domain rules failed
         failures = [SettingProblem(f"{origin.get(key, unset_where)}.{key}", value, message)
-                    for detail in error.errors() if _is_rule_error(detail)
+                    for detail in error.errors() if _is_rule_error(detail) and not detail["loc"]
                     for key, value, message in detail["ctx"]["error"].failures]  # fmt: skip
         return cls.model_construct(**_by_field(cls, values)), problems + failures
 
@@ -232,22 +234,39 @@ def raise_for(problems: Sequence[Any]) -> None:
 
 
 def _type_problems(cls: type[StrictSettings], values: Mapping[str, Any], where: str) -> list[SettingProblem]:
-    """One problem per key of ``values`` whose value is of the wrong type (or null where that is not allowed)."""
+    """One problem per key of ``values`` whose value is of the wrong type (or null where that is not allowed), and
+    per failed rule of a nested block (``split.selection.top_n_classes``), each named by its dotted path."""
     try:
         cls.model_validate(values)
     except ValidationError as error:
-        problems = []
+        problems: list[SettingProblem] = []
         for detail in error.errors():
-            key = str(detail["loc"][0]) if detail["loc"] else ""
-            if _is_rule_error(detail) or key not in values or f"{where}.{key}" in {p.parameter for p in problems}:
-                continue  # rules are checked on the merged blocks; a union's members fail alike
-            if values[key] is None:
+            path = [str(part) for part in detail["loc"]]
+            if not path or path[0] not in values:
+                continue  # the block's own rules are checked on the merged blocks
+            named = f"{where}.{'.'.join(path)}"
+            if _is_rule_error(detail):
+                problems += [SettingProblem(f"{named}.{key}", value, message)
+                             for key, value, message in detail["ctx"]["error"].failures]  # fmt: skip
+                continue
+            if named in {problem.parameter for problem in problems}:
+                continue  # a union's members fail alike
+            value = _nested(values, path)
+            if value is None:
                 message = "may not be null; remove it to use the default."
             else:
                 message = f"must be {_EXPECTED[detail['type']]}." if detail["type"] in _EXPECTED else detail["msg"]
-            problems.append(SettingProblem(f"{where}.{key}", values[key], message.removeprefix("Value error, ")))
+            problems.append(SettingProblem(named, value, message.removeprefix("Value error, ")))
         return problems
     return []
+
+
+def _nested(values: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at ``path`` in nested mappings; None where the path leaves them."""
+    value: Any = values
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def _is_rule_error(detail: Mapping[str, Any]) -> bool:

@@ -139,15 +139,16 @@ class SplitSettings(StrictSettings):
         test_fraction: Share of all images in the test split (ignored with ``cross_validation``).
         val_fraction: Share of the remaining images in the validation split.
         seed: Seed of the split.
-        selection: The classes kept (read as ``SelectionSettings``).
-        cross_validation: Null, or ``{folds: k, fold: i}``: the test split is fold i of k stratified folds.
+        selection: The classes kept (``SelectionSettings``); null: every class.
+        cross_validation: Null, or ``{folds: k, fold: i}`` (``CrossValidationSettings``): the test split is fold i
+            of k stratified folds.
     """
 
     test_fraction: float = 0.2
     val_fraction: float = 0.15
     seed: int = 42
-    selection: Any = None
-    cross_validation: dict[str, Any] | None = None
+    selection: SelectionSettings | None = None
+    cross_validation: CrossValidationSettings | None = None
 
     WHAT: ClassVar[str] = "split setting"
 

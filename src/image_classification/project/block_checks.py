@@ -21,10 +21,8 @@ from image_classification.data.labels import DEFAULT_PATTERN
 from image_classification.data.labels import STRATEGIES as LABEL_STRATEGIES
 from image_classification.data.settings import (
     CheckSettings,
-    CrossValidationSettings,
     IngestSettings,
     LabelSettings,
-    SelectionSettings,
     SourceSettings,
     SplitSettings,
 )
@@ -32,7 +30,7 @@ from image_classification.data.sources import BUNDLED_DATASETS, SOURCE_TYPES
 from image_classification.models.predict_settings import PredictSettings
 from image_classification.project.model_checks import ParameterProblem, unknown
 from image_classification.project.model_plan import STRATEGIES, ModelPlan
-from image_classification.reporting.settings import RegistrySettings, ReportSettings
+from image_classification.reporting.settings import ReportSettings
 from image_classification.training.settings import DistributionSettings
 
 
@@ -113,11 +111,7 @@ def check_ingest(parameters: dict[str, Any]) -> list[ParameterProblem]:
 def check_split(parameters: dict[str, Any]) -> list[ParameterProblem]:
     """``split`` with its ``selection`` and ``cross_validation`` blocks (whether the data allow the fractions is for
     the split node to say: it depends on the number of images per class)."""
-    split, problems = read_block(SplitSettings, parameters.get("split"), "split")
-    problems += read_block(SelectionSettings, split.selection, "split.selection")[1]
-    if split.cross_validation:
-        problems += read_block(CrossValidationSettings, split.cross_validation, "split.cross_validation")[1]
-    return problems
+    return read_block(SplitSettings, parameters.get("split"), "split")[1]  # selection and cross_validation nested
 
 
 def check_predict(parameters: dict[str, Any]) -> list[ParameterProblem]:
@@ -140,8 +134,7 @@ def check_predict(parameters: dict[str, Any]) -> list[ParameterProblem]:
 
 def check_report(parameters: dict[str, Any]) -> list[ParameterProblem]:
     """``report`` and its ``registry`` block."""
-    report, problems = read_block(ReportSettings, parameters.get("report"), "report")
-    return problems + read_block(RegistrySettings, report.registry, "report.registry")[1]
+    return read_block(ReportSettings, parameters.get("report"), "report")[1]  # registry nested
 
 
 def check_distribution(parameters: dict[str, Any]) -> list[ParameterProblem]:

@@ -12,6 +12,29 @@ from image_classification.config import StrictSettings, load_settings
 TTA_MODES = (None, "flip")
 
 
+class RegistrySettings(StrictSettings):
+    """Where a run's best model is registered (``report.registry``), read at the end of every run that reports.
+
+    Attributes:
+        register_model: (``register``) Register the best model of the run (false: child runs still log their models).
+        model_name: Registered model name in the MLflow Model Registry.
+        alias: Alias moved to the new version when it beats the holder on the same test split.
+    """
+
+    register_model: bool = Field(True, alias="register")  # not `register`: pydantic models have that method
+    model_name: str = "image_classification"
+    alias: str = "champion"
+
+    WHAT: ClassVar[str] = "report.registry setting"
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(key, valid, what a valid value is) for every check on the values."""
+        return [
+            ("model_name", bool(self.model_name.strip()), "a non-empty name"),
+            ("alias", self.alias.isidentifier() and not self.alias.lower().startswith("v"), "a word not like v1"),
+        ]
+
+
 class ReportSettings(StrictSettings):
     """What the report pipeline reads from ``report:`` (conf/base/parameters_report.yml).
 
@@ -37,7 +60,7 @@ class ReportSettings(StrictSettings):
     grid_images: int = 16
     tta: str | None = "flip"
     gradcam_images: int = 8
-    registry: dict | None = None
+    registry: RegistrySettings | None = None
 
     WHAT: ClassVar[str] = "report setting"
 
@@ -48,13 +71,11 @@ class ReportSettings(StrictSettings):
         Raises:
             ValueError: Every unknown key (with a "did you mean") and every value of the wrong type or range.
         """
-        settings = load_settings(cls, config, where)
-        settings.registry_settings(f"{where}.registry")  # its problems now, not at the end of the run
-        return settings
+        return load_settings(cls, config, where)
 
-    def registry_settings(self, where: str = "report.registry") -> RegistrySettings:
-        """The ``registry`` block, read and checked."""
-        return load_settings(RegistrySettings, self.registry, where)
+    def registry_settings(self) -> RegistrySettings:
+        """The ``registry`` block (its defaults where the YAML leaves it out)."""
+        return self.registry or RegistrySettings()
 
     def rules(self) -> list[tuple[str, bool, str]]:
         """(key, valid, what a valid value is) for every check on the values."""
@@ -70,27 +91,4 @@ class ReportSettings(StrictSettings):
             ("bootstrap_samples", self.bootstrap_samples <= 1_000_000, "at most 1,000,000"),
             ("grid_images", self.grid_images <= 1_000, "at most 1,000 (images in one figure)"),
             ("gradcam_images", self.gradcam_images <= 1_000, "at most 1,000 (images in one figure)"),
-        ]
-
-
-class RegistrySettings(StrictSettings):
-    """Where a run's best model is registered (``report.registry``), read at the end of every run that reports.
-
-    Attributes:
-        register_model: (``register``) Register the best model of the run (false: child runs still log their models).
-        model_name: Registered model name in the MLflow Model Registry.
-        alias: Alias moved to the new version when it beats the holder on the same test split.
-    """
-
-    register_model: bool = Field(True, alias="register")  # not `register`: pydantic models have that method
-    model_name: str = "image_classification"
-    alias: str = "champion"
-
-    WHAT: ClassVar[str] = "report.registry setting"
-
-    def rules(self) -> list[tuple[str, bool, str]]:
-        """(key, valid, what a valid value is) for every check on the values."""
-        return [
-            ("model_name", bool(self.model_name.strip()), "a non-empty name"),
-            ("alias", self.alias.isidentifier() and not self.alias.lower().startswith("v"), "a word not like v1"),
         ]
