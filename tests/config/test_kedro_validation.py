@@ -34,6 +34,8 @@ from image_classification.reporting.embedding_settings import EmbeddingSettings,
 from image_classification.reporting.settings import ReportSettings
 from image_classification.settings import CONFIG_LOADER_ARGS
 
+from ..parameters import with_setting
+
 
 @pytest.fixture(scope="module")
 def parameters(project_root) -> dict:
@@ -74,11 +76,7 @@ def test_the_annotated_blocks_become_their_settings(parameters, pipelines) -> No
      ("scratch.models.basenet", "input_size", "big")],  # fmt: skip
 )
 def test_a_bad_value_stops_the_validator_naming_the_block_and_key(parameters, pipelines, block, key, value) -> None:
-    bad = copy.deepcopy(parameters)
-    target = bad
-    for part in block.split("."):
-        target = target[part]
-    target[key] = value
+    bad = with_setting(parameters, block, key, value)
     with pytest.raises(ParameterValidationError) as caught:
         ParameterValidator(pipelines).validate_raw_params(bad)
     assert f"Parameter '{block}'" in str(caught.value) and key in str(caught.value)

@@ -16,6 +16,8 @@ from image_classification.datasets.memmap_arrays import NotEnoughDiskSpaceError
 from image_classification.pipelines.preprocess.nodes import build_image_arrays
 from image_classification.project.run_checks import RunParametersError, validate_run_parameters
 
+from ..parameters import with_setting
+
 
 @pytest.fixture(scope="module")
 def base_parameters(project_root) -> dict:
@@ -51,11 +53,7 @@ TOO_LARGE = [
 
 @pytest.mark.parametrize(("block", "key", "value"), TOO_LARGE, ids=[f"{b}.{k}" for b, k, _ in TOO_LARGE])
 def test_a_value_far_too_large_is_refused_naming_the_setting(base_parameters, block, key, value):
-    parameters = copy.deepcopy(base_parameters)
-    target = parameters
-    for part in block.split("."):
-        target = target[part]
-    target[key] = value
+    parameters = with_setting(base_parameters, block, key, value)
     with pytest.raises(RunParametersError) as caught:
         validate_run_parameters(parameters)
     assert [problem.parameter for problem in caught.value.problems] == [f"{block}.{key}"]
