@@ -4,12 +4,15 @@ the pipelines being run; their keys reach MLflow one parameter each."""
 from __future__ import annotations
 
 import copy
+import importlib
+import logging
 
 import mlflow
 import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.validation import ParameterValidationError
 from kedro.validation.parameter_validator import ParameterValidator
+from kedro.validation.type_extractor import TypeExtractor
 
 from image_classification.data.settings import PreprocessSettings, SplitSettings
 from image_classification.models.gan_settings import GanSettings
@@ -19,6 +22,7 @@ from image_classification.models.settings import (
     ScratchModelSettings,
     TransferModelSettings,
 )
+from image_classification.pipeline_registry import pipeline_names
 from image_classification.pipelines.embeddings.pipeline import (
     create_pipeline as embeddings_pipeline,
 )
@@ -101,3 +105,13 @@ def test_each_key_of_a_validated_block_is_an_mlflow_parameter(tmp_path) -> None:
     assert logged["report.batch_size"] == str(ReportSettings().batch_size)
     assert logged["report.registry.alias"] == "best"
     assert "seed" not in logged and "images" not in logged  # plain values are kedro-mlflow's to log
+
+
+def test_every_node_signature_is_one_kedro_reads_without_a_warning(caplog) -> None:
+    """Kedro warns of a node whose hints it cannot resolve, or of a union it cannot validate: a warning of ours."""
+    every = {name: importlib.import_module(f"image_classification.pipelines.{name}").create_pipeline()
+             for name in pipeline_names() if name != "__default__"}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="kedro.validation"):
+        requirements = TypeExtractor(every).extract_types_from_pipelines()
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+    assert requirements["report"] is ReportSettings and requirements["transfer.models.mobilenet_v2"] is TransferModelSettings

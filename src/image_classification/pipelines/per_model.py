@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -54,7 +54,7 @@ def training_node(func: Callable[..., Any], model_name: str, inputs: list[str]) 
 
 
 def collect_training_blocks(
-    shared_training: dict[str, Any], strategy_training: dict[str, Any], model_settings: Mapping[str, Any] | Any
+    shared_training: dict[str, Any], strategy_training: dict[str, Any], model_settings: Any
 ) -> list[dict[str, Any] | None]:
     """The three ``training`` blocks one model trains with, most general first.
 
