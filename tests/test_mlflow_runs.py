@@ -1,5 +1,4 @@
-"""The MLflow side of a run without a whole ``kedro run``: run names, which child a node logs to, the champion
-decision, and a project copied elsewhere logging into its own store (a real SQLite store, real files)."""
+"""The MLflow side of a run without a whole ``kedro run``: run names, the champion decision, and a project copied elsewhere logging into its own store (a real SQLite store, real files)."""
 
 from __future__ import annotations
 
@@ -9,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from image_classification.project.mlflow_registry import alias_decision
-from image_classification.project.mlflow_runs import model_namespace, parent_run_name
+from image_classification.project.mlflow_runs import parent_run_name
 from image_classification.project.mlflow_store import (
     set_aside_moved_experiment,
     stale_artifact_root,
 )
+from image_classification.tracking.registry import alias_decision
 
 WHEN = datetime(2026, 12, 1, 10, 15)
 
@@ -30,22 +29,6 @@ WHEN = datetime(2026, 12, 1, 10, 15)
 )
 def test_the_parent_run_is_named_after_pipelines_profile_and_time(pipelines, env, name):
     assert parent_run_name(pipelines, env, WHEN) == name
-
-
-@pytest.mark.parametrize(
-    ("node_namespace", "model"),
-    [
-        ("transfer.mobilenet_v2", "transfer.mobilenet_v2"),
-        ("report.transfer.mobilenet_v2", "transfer.mobilenet_v2"),
-        ("report", None),
-        (None, None),
-        ("ingest", None),
-        ("report.baseline.linear_probe.mobilenet_v2", "baseline.linear_probe.mobilenet_v2"),
-        ("baseline.linear_probe.mobilenet_v2", "baseline.linear_probe.mobilenet_v2"),
-    ],
-)
-def test_a_node_logs_to_the_child_run_of_its_model_namespace(node_namespace, model):
-    assert model_namespace(node_namespace) == model
 
 
 def _holder(accuracy: str | None, split: str | None):

@@ -113,9 +113,14 @@ def set_model_source(model: keras.Model, source: str) -> None:
     object.__setattr__(model, _SOURCE_ATTRIBUTE, source)
 
 
+def model_source(model: keras.Model) -> str | None:
+    """The file ``model`` was loaded from (``set_model_source``), or None for a model built in this process."""
+    return getattr(model, _SOURCE_ATTRIBUTE, None)
+
+
 def describe_model(model: keras.Model) -> str:
     """``'scratch.basenet' (data/06_models/scratch/basenet.keras/<version>/basenet.keras)``, as far as known."""
-    metadata, source = model_metadata(model), getattr(model, _SOURCE_ATTRIBUTE, None)
+    metadata, source = model_metadata(model), model_source(model)
     name = f"'{metadata.namespace}'" if metadata and metadata.namespace else f"'{model.name}'"
     return f"{name} ({source})" if source else name
 

@@ -1,4 +1,4 @@
-"""What the scratch, transfer and finetune pipelines share: per-model namespacing, training blocks, epoch metrics."""
+"""What the scratch, transfer and finetune pipelines share: per-model namespacing and training blocks."""
 
 from __future__ import annotations
 
@@ -7,24 +7,6 @@ from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node
-
-
-def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:
-    """Per-epoch Keras history as metric histories (one step per epoch), for the model's MLflow child run.
-
-    ``<ns>.epoch_metrics`` is marked ``mlflow_log: metric_history`` in the catalog: ``project/mlflow_runs.py`` logs
-    it with one ``log_batch`` call per model.
-
-    Args:
-        history: Metric name -> one value per epoch, e.g. ``{"loss": [0.9, 0.5], "val_accuracy": [0.6, 0.8]}``.
-
-    Returns:
-        Metric name -> ``[{"value": v, "step": epoch}, ...]``.
-    """
-    return {
-        name: [{"value": float(value), "step": epoch} for epoch, value in enumerate(values)]
-        for name, values in history.items()
-    }
 
 
 def _bind_model_name(func: Callable[..., Any], model_name: str) -> Callable[..., Any]:
@@ -42,8 +24,7 @@ def training_node(func: Callable[..., Any], model_name: str, inputs: list[str]) 
         inputs: Its datasets, in the order of ``func``'s other arguments.
 
     Returns:
-        A node giving ``model``, ``history`` and ``training_summary`` (the datasets ``log_epoch_metrics`` and the
-        report read).
+        A node giving ``model``, ``history`` and ``training_summary`` (the datasets the report reads).
     """
     return node(
         _bind_model_name(func, model_name),
@@ -100,7 +81,7 @@ def per_model_pipelines(
 
     Each model's pipeline is ``collect_training_blocks`` (giving ``training_blocks``), the strategy's steps from
     ``template(name)`` (reading ``training_blocks`` and ``params:model``, and giving ``model``, ``history`` and
-    ``training_summary``), then ``log_epoch_metrics``. Every node is tagged ``<strategy>`` and
+    ``training_summary``). Every node is tagged ``<strategy>`` and
     ``<strategy>.<name>``.
 
     Args:
@@ -116,7 +97,7 @@ def per_model_pipelines(
     """
     pipelines = [
         Pipeline(
-            [_training_blocks_node(), template(name), _epoch_metrics_node()],
+            [_training_blocks_node(), template(name)],
             namespace=f"{strategy}.{name}",
             inputs={**{dataset: dataset for dataset in shared_inputs}, **(model_inputs(name) if model_inputs else {})},
             parameters={
@@ -139,7 +120,3 @@ def _training_blocks_node() -> Node:
         outputs="training_blocks",
         name="collect_training_blocks",
     )
-
-
-def _epoch_metrics_node() -> Node:
-    return node(history_to_epoch_metrics, inputs="history", outputs="epoch_metrics", name="log_epoch_metrics")

@@ -71,7 +71,7 @@ def test_pipeline_reads_the_transfer_model_of_the_same_name() -> None:
         *(f"transfer.{name}.model" for name in FINETUNE_MODELS),
     }  # fmt: skip
     assert pipeline.outputs() == {
-        f"finetune.{name}.{dataset}" for name in FINETUNE_MODELS for dataset in ("model", "training_summary", "epoch_metrics")
+        f"finetune.{name}.{dataset}" for name in FINETUNE_MODELS for dataset in ("model", "history", "training_summary")
     }
 
 

@@ -256,7 +256,7 @@ def test_the_serving_pipeline_trains_only_the_chosen_model_then_packs_the_infere
 
     assert isinstance(serving, PipelineML)
     names = {node.name for node in serving.nodes}
-    assert {"scratch.basenet.train_scratch_model", "scratch.basenet.log_epoch_metrics", "stage_for_serving"} <= names
+    assert {"scratch.basenet.train_scratch_model", "stage_for_serving"} <= names
     assert "preview_augmentation" not in names
     assert serving.input_name == IMAGE_TABLE
     assert serving.inference.inputs() == {

@@ -11,8 +11,8 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from image_classification.pipelines.report import create_pipeline
-from image_classification.project.mlflow_registry import Candidate, champion_candidate
 from image_classification.reporting.comparison import best_model_per_strategy
+from image_classification.tracking.registry import Candidate, champion_candidate
 from tests.pipelines.report.test_pipeline import KeptDataset
 
 MODELS = ["scratch.a", "scratch.b", "transfer.c", "finetune.c"]
@@ -27,6 +27,8 @@ def _report(model, images_test, class_names, report_config) -> DataCatalog:
         "params:report": MemoryDataset({**report_config, "gradcam_images": 0, "tta": None}),
         "params:preprocess": MemoryDataset({"image_size": 8, "resize_method": "stretch"}),
         "params:predict": MemoryDataset({"top_k": 2}),
+        "params:scratch.models": MemoryDataset({}),
+        "params:transfer.models": MemoryDataset({}),
         "strategy_tests": KeptDataset(),
         "error_analysis": KeptDataset(),
         "comparison": KeptDataset(),

@@ -44,6 +44,8 @@ def test_the_report_explains_the_best_transfer_or_fine_tuned_model_by_validation
         "params:report": MemoryDataset({"bootstrap_samples": 20, "gradcam_images": 6, "tta": None}),
         "params:preprocess": MemoryDataset({"image_size": 64, "resize_method": "center_crop"}),
         "params:predict": MemoryDataset({"top_k": 2}),
+        "params:scratch.models": MemoryDataset({}),
+        "params:transfer.models": MemoryDataset({}),
         "report.gradcam": KeptDataset(),
         "gradcam_figure": KeptDataset(),
         "report_html": KeptDataset(),

@@ -44,6 +44,8 @@ def test_pipeline_datasets_are_named_per_namespace_with_shared_inputs():
         "params:report",
         "params:preprocess",
         "params:predict",
+        "params:scratch.models",
+        "params:transfer.models",
         "scratch.a.model",
         "scratch.a.history",
         "scratch.a.training_summary",
@@ -63,6 +65,7 @@ def test_pipeline_datasets_are_named_per_namespace_with_shared_inputs():
         "report_html",
         "report.test_split",
         "report.serving_spec",
+        "model_runs",
     }
     names = {node.name for node in pipeline.nodes}
     assert {
@@ -95,6 +98,8 @@ def test_pipeline_runs_end_to_end_on_an_in_memory_catalog(
         "params:report": MemoryDataset({**report_config, "gradcam_images": 0, "tta": "flip"}),
         "params:preprocess": MemoryDataset({"image_size": 8, "resize_method": "stretch"}),
         "params:predict": MemoryDataset({"top_k": 2}),
+        "params:scratch.models": MemoryDataset({}),
+        "params:transfer.models": MemoryDataset({}),
     }
     for model_name in MODELS:
         datasets[f"{model_name}.model"] = MemoryDataset(model, copy_mode="assign")
@@ -171,3 +176,13 @@ def test_pipeline_runs_end_to_end_on_an_in_memory_catalog(
 def test_pipeline_node_functions_are_picklable_for_parallel_runners():
     for node in create_pipeline(model_namespaces=MODELS).nodes:
         pickle.dumps(node.func)
+
+
+def test_one_node_at_the_end_logs_every_models_mlflow_run():
+    pipeline = create_pipeline(model_namespaces=MODELS)
+    (logging,) = [node for node in pipeline.nodes if node.name == "report.log_model_runs"]
+    assert logging.outputs == ["model_runs"]
+    for model in MODELS:
+        assert {f"{model}.training_summary", f"{model}.history", f"report.{model}.test_metrics",
+                f"report.{model}.evaluation", f"report.{model}.confusion_matrix_figure"} <= set(logging.inputs)  # fmt: skip
+    assert {"report.test_split", "report.serving_spec", "params:report"} <= set(logging.inputs)

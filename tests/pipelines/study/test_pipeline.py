@@ -30,6 +30,8 @@ PARAMETERS = {
     "transfer.training": {"epochs": 1},
     "finetune.training": {"epochs": 1, "batch_size": 8, "learning_rate": 1e-5},
     "preprocess.augmentation": AUGMENTATION,
+    "scratch.models": PLAN["scratch"]["models"],
+    "transfer.models": PLAN["transfer"]["models"],
     "scratch.models.basenet": PLAN["scratch"]["models"]["basenet"],
     "transfer.models.mobilenet_v2": PLAN["transfer"]["models"]["mobilenet_v2"],
     "finetune.models.mobilenet_v2": PLAN["finetune"]["models"]["mobilenet_v2"],
@@ -77,7 +79,9 @@ def test_images_are_decoded_once_for_every_fold() -> None:
     np.testing.assert_array_equal(arrays["labels"], [0, 0, 1, 1, 2, 2])
 
 
-def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline) -> None:
+def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline, tmp_path) -> None:
+    import mlflow
+
     chunks, class_names = decode_study_images(_manifest(), {"image_size": SIZE})
     images = chunks.in_memory()
     datasets = {
@@ -94,7 +98,19 @@ def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline) -> None:
     catalog = DataCatalog(datasets=datasets)
 
     blocks = [node.name for node in pipeline.nodes if node.name.endswith("collect_training_blocks")]
-    SequentialRunner().run(pipeline.from_inputs("study_images") + pipeline.only_nodes(*blocks), catalog)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as parent:  # kedro-mlflow's parent run of a kedro run
+            SequentialRunner().run(pipeline.from_inputs("study_images") + pipeline.only_nodes(*blocks), catalog)
+        children = mlflow.MlflowClient().search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+    # Each fold's log_model_runs: a child run per model and fold, tagged with it, with its test accuracy.
+    assert sorted(run.info.run_name for run in children) == sorted(f"fold_{f}.{m}" for f in (0, 1) for m in MODELS)
+    assert all(run.info.run_name.startswith(f"fold_{run.data.tags['fold']}.") for run in children)
+    assert all(0 <= run.data.metrics["test_accuracy"] <= 1 for run in children)
 
     folds = catalog.load("study_folds")
     assert sorted(folds["fold"].value_counts().tolist()) == [12, 12]  # 24 paintings, 2 stratified folds

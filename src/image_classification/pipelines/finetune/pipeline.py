@@ -39,8 +39,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
-        Per model ``finetune.<name>``: ``collect_training_blocks``, ``fine_tune_model`` (from
-        ``transfer.<name>.model``) and ``log_epoch_metrics``, reading the image caches of the model's size (that of
+        Per model ``finetune.<name>``: ``collect_training_blocks`` and ``fine_tune_model`` (from
+        ``transfer.<name>.model``), reading the image caches of the model's size (that of
         its transfer model: ``ModelPlan.images``).
     """
     plan = current_model_plan()

@@ -110,6 +110,22 @@ def train_gan(
     return gan.ema_generator, losses, grids
 
 
+def history_to_epoch_metrics(history: dict[str, list[float]]) -> dict[str, list[dict[str, float]]]:
+    """Per-epoch losses as metric histories (one step per epoch), for kedro-mlflow's ``MlflowMetricsHistoryDataset``
+    (``gan.epoch_metrics``).
+
+    Args:
+        history: Metric name -> one value per epoch, e.g. ``{"generator_loss": [0.9, 0.5]}``.
+
+    Returns:
+        Metric name -> ``[{"value": v, "step": epoch}, ...]``.
+    """
+    return {
+        name: [{"value": float(value), "step": epoch} for epoch, value in enumerate(values)]
+        for name, values in history.items()
+    }
+
+
 def untrained_generator(config: GanSettings) -> Any:
     """The fixed "learnt nothing" reference: the untrained paper DCGAN (``dcgan.REFERENCE_GENERATOR``) at
     ``image_size``, seeded by ``score_seed``, whatever architecture, width and seed the trained one has (a

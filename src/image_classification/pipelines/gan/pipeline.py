@@ -14,6 +14,7 @@ from kedro.pipeline import Node, Pipeline
 from image_classification.pipelines.gan.figures import plot_sample_evolution, samples_gif
 from image_classification.pipelines.gan.nodes import (
     generate_images,
+    history_to_epoch_metrics,
     resize_images,
     train_gan,
     untrained_generator,
@@ -23,7 +24,6 @@ from image_classification.pipelines.gan.scoring import (
     generative_scores,
     image_features,
 )
-from image_classification.pipelines.per_model import history_to_epoch_metrics
 
 PARAMETERS = "params:gan"
 #: The preprocess arrays the pipeline reads, outside its ``gan`` namespace.

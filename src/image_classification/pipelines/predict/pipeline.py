@@ -117,8 +117,7 @@ def create_serving_pipeline(training: Pipeline) -> Pipeline:
     plan = current_model_plan()
     namespace = plan.served_model()
     model = f"{namespace}.model"
-    wanted = [name for name in (model, f"{namespace}.epoch_metrics") if name in training.all_outputs()]
-    steps = training.to_outputs(*wanted) if model in wanted else Pipeline([])
+    steps = training.to_outputs(model) if model in training.all_outputs() else Pipeline([])
     staging = node(
         stage_for_serving,
         inputs=[model, "class_names"],

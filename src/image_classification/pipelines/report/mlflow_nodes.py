@@ -1,5 +1,5 @@
-"""Nodes of the report pipeline that feed each model's MLflow child run (``project/mlflow_runs.py``): its metrics
-under the same names for every model, the test split's fingerprint and what its servable MLflow model needs."""
+"""Nodes of the report pipeline that feed each model's MLflow child run (logged by ``tracking.log_model_runs``): its
+metrics under the same names for every model, the test split's fingerprint and what its servable MLflow model needs."""
 
 from __future__ import annotations
 
@@ -64,3 +64,4 @@ def serving_spec_node(
     top_k = load_settings(PredictSettings, predict, "predict").top_k
     spec = serving_spec(class_names, images_test, size_and_method.image_size, size_and_method.resize_method, top_k)
     return spec.as_dict()
+

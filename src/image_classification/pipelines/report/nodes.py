@@ -68,13 +68,14 @@ def evaluate_model(
             ``confidence``, ``seed``).
 
     Returns:
-        ``{"probabilities": float32 (N, C), "labels": int64 (N,), "predictions": int64 (N,), "metrics": dict}``;
-        ``metrics`` holds ``test_images``, ``accuracy``, ``accuracy_ci_low``, ``accuracy_ci_high``,
+        ``{"probabilities": float32 (N, C), "labels": int64 (N,), "predictions": int64 (N,), "metrics": dict,
+        "model_file": str | None}`` (``model_file``: the saved model evaluated, which ``log_model_runs`` logs as
+        its MLflow model); ``metrics`` holds ``test_images``, ``accuracy``, ``accuracy_ci_low``, ``accuracy_ci_high``,
         ``top5_accuracy`` (None with <= 5 classes), ``macro_f1``, ``log_loss`` and ``inference_images_per_s``.
     """
     # Imported here: the models package loads Keras, which importing the pipeline must not.
     from image_classification.models.inference import predict_proba
-    from image_classification.models.metadata import check_evaluation_inputs
+    from image_classification.models.metadata import check_evaluation_inputs, model_source
 
     settings = ReportSettings.from_config(config)
     images, labels = images_and_labels(images_test)
@@ -114,6 +115,7 @@ def evaluate_model(
         "labels": labels,
         "predictions": probabilities.argmax(axis=1).astype(np.int64),
         "metrics": metrics,
+        "model_file": model_source(model),
     }
 
 

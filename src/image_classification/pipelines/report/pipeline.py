@@ -3,10 +3,11 @@
 Everything lives in the ``report`` namespace, one sub-namespace per model, so kedro-viz draws one collapsible
 ``report`` box with ``report.<strategy>.<model>`` inside. Per model namespace ``ns`` (e.g. ``transfer.mobilenet_v2``):
 inputs ``ns.model``, ``ns.history``, ``ns.training_summary``, ``images_test``, ``class_names``, ``params:report``;
-outputs ``report.ns.evaluation``, ``report.ns.test_metrics`` (logged to the model's MLflow child run),
+outputs ``report.ns.evaluation``, ``report.ns.test_metrics`` (for the model's MLflow child run),
 ``report.ns.classification_report``, ``report.ns.learning_curves_figure``, ``report.ns.confusion_matrix_figure``,
-``report.ns.predictions_figure``. Across models: ``report.test_split`` and ``report.serving_spec`` (read by the
-MLflow hook), ``comparison``, ``strategy_tests``, ``comparison_figure``, ``report_markdown`` and ``report_html``.
+``report.ns.predictions_figure``. Across models: ``comparison``, ``strategy_tests``, ``comparison_figure``,
+``report_markdown``, ``report_html``, and ``model_runs``: ``log_model_runs`` gives every model its MLflow child run
+(with ``report.test_split`` and ``report.serving_spec``), logs each trained model and registers the best.
 A model with an image size of its own is evaluated on the test cache of its size (``images_<size>px_test``: the same
 images in the same order, so McNemar's test still pairs them).
 """
@@ -47,6 +48,7 @@ from image_classification.pipelines.report.nodes import (
     report_markdown_node,
 )
 from image_classification.reporting.figures import plot_confusion_matrix, plot_learning_curves
+from image_classification.tracking.model_runs import RUN_INPUTS, log_model_runs
 
 SHARED_INPUTS = {"images_test", "class_names"}
 PARAMETERS = "params:report"
@@ -55,7 +57,7 @@ NAMESPACE = "report"
 #: Datasets of the report that keep their names outside the ``report`` namespace.
 OUTPUTS = {
     "comparison", "strategy_tests", "error_analysis", "comparison_figure", "gradcam_figure", "report_markdown",
-    "report_html",
+    "report_html", "model_runs",
 }  # fmt: skip
 
 
@@ -207,6 +209,14 @@ def _comparison_report(models: list[str], explainable: list[str]) -> Pipeline:
                 name="serving_spec",
             ),
             Node(
+                log_model_runs,
+                {"config": PARAMETERS, "test_split": "test_split", "serving_spec": "serving_spec",
+                 "scratch_models": "params:scratch.models", "transfer_models": "params:transfer.models",
+                 **per_model_inputs(models, *RUN_INPUTS)},  # fmt: skip
+                "model_runs",
+                name="log_model_runs",
+            ),
+            Node(
                 report_markdown_node,
                 {**tables, **per_model_inputs(models, "classification_report")},
                 "report_markdown",
@@ -288,5 +298,5 @@ def create_pipeline(
         namespace=NAMESPACE,
         inputs=SHARED_INPUTS | set(test_images.values()) | model_inputs,
         outputs=OUTPUTS & inner.all_outputs(),  # no gradcam_figure when no model can be explained
-        parameters={PARAMETERS, "params:preprocess", "params:predict"},
+        parameters={PARAMETERS, "params:preprocess", "params:predict", "params:scratch.models", "params:transfer.models"},
     )

@@ -38,20 +38,35 @@ from image_classification.pipelines.study.report_nodes import (
 from image_classification.pipelines.transfer.pipeline import create_pipeline as transfer_pipeline
 from image_classification.project.model_plan import current_model_plan
 from image_classification.reporting.figures import plot_model_comparison
+from image_classification.tracking.model_runs import log_model_runs
 
-#: Report nodes each fold runs: the evaluation of every model and the metrics of its MLflow child run.
+#: Report nodes each fold runs: the evaluation of every model and the metrics of its MLflow child run (logged by the
+#: fold's own ``log_model_runs``).
 _FOLD_REPORT_STEPS = ("evaluate_model", "evaluate_linear_probe", "model_test_metrics")
 
 
-def _fold(fold: int, training: Pipeline, evaluation: Pipeline) -> Pipeline:
-    """``fold_splits`` of ``fold``, then ``training`` and ``evaluation`` on its splits, as namespace ``fold_<i>``."""
+def _fold(fold: int, training: Pipeline, evaluation: Pipeline, models: list[str]) -> Pipeline:
+    """``fold_splits`` of ``fold``, then ``training`` and ``evaluation`` on its splits, and the MLflow child runs of
+    its ``models`` (tagged with the fold), as namespace ``fold_<i>``."""
     split = Node(
         update_wrapper(partial(fold_splits, fold=fold), fold_splits),
         ["study_images", "study_folds", "params:study"],
         ["images_train", "images_val", "images_test"],
         name="fold_splits",
     )
-    inner = Pipeline([split, training, evaluation])
+    runs = Node(
+        update_wrapper(partial(log_model_runs, fold=fold), log_model_runs),
+        {
+            "config": "params:report",
+            "scratch_models": "params:scratch.models",
+            "transfer_models": "params:transfer.models",
+            **{f"{model}.{kind}": f"{model}.{kind}" for model in models for kind in ("training_summary", "history")},
+            **{f"{model}.test_metrics": f"report.{model}.test_metrics" for model in models},
+        },
+        "model_runs",
+        name="log_model_runs",
+    )
+    inner = Pipeline([split, training, evaluation, runs])
     parameters = {name for name in inner.inputs() if name.startswith("params:")}
     return Pipeline(
         inner,
@@ -109,8 +124,8 @@ def create_pipeline(folds: int | None = None, **kwargs) -> Pipeline:
         *(node.name for node in report.nodes if node.name.rsplit(".", 1)[-1] in _FOLD_REPORT_STEPS)
     )
     fold_count = plan.study_folds if folds is None else folds
-    per_fold = [_fold(fold, training, evaluation) for fold in range(fold_count)]
     models = plan.namespaces() + plan.baseline_namespaces()
+    per_fold = [_fold(fold, training, evaluation, models) for fold in range(fold_count)]
     shared = Pipeline(
         [
             ingest_pipeline(),

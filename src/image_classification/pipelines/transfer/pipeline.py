@@ -57,8 +57,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
-        Per model ``transfer.<name>``: ``collect_training_blocks``, ``build_transfer_classifier``, the steps of its
-        mode and ``log_epoch_metrics``, reading the image caches of the model's size (``ModelPlan.images``); and
+        Per model ``transfer.<name>``: ``collect_training_blocks``, ``build_transfer_classifier``, and the steps of
+        its mode, reading the image caches of the model's size (``ModelPlan.images``); and
         for each model on cached features its linear probe, ``baseline.linear_probe.<name>`` (the ``baseline``
         pipeline).
 
