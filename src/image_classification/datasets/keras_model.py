@@ -47,7 +47,9 @@ class KerasModelDataset(AtomicFileDataset):
 
     def __init__(self, *, load_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._load_args = {"compile": True, **(load_args or {})}
+        # Not compiled on load (``load_args: {compile: true}`` restores the optimizer): every node that trains
+        # compiles the model itself (``training.train_model``); the report, Grad-CAM and predict only predict.
+        self._load_args = {"compile": False, **(load_args or {})}
 
     def _to_bytes(self, data: keras.Model) -> bytes:
         with tempfile.TemporaryDirectory() as directory:
