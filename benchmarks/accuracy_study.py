@@ -135,7 +135,7 @@ def study_tables(project: Path) -> tuple[str, str, pd.DataFrame]:
         ["pair", "models, pooled accuracy", "A - B (points)", "only A right / only B right", "p-value (McNemar)",
          "significant at 0.05"],
         test_rows,
-    )  # fmt: skip
+    ) if test_rows else ""  # fmt: skip
     return fold_table, tests_table, folds
 
 
@@ -198,13 +198,13 @@ def run_dataset(name: str, dataset: Dataset, args: argparse.Namespace, workroot:
     run_min = (time.perf_counter() - started) / 60
     machine.finish()
     fold_table, tests_table, folds = study_tables(project)
-    body = "\n\n".join([
-        fold_table,
+    tests_part = [
         "McNemar's test on every tested image (the folds pooled): the best model of each strategy (chosen by mean "
         "validation accuracy over the folds, never by a test score), each fine-tuned model against the transfer model "
         "it started from, and each transfer head against the linear probe of its backbone:",
         tests_table,
-    ])  # fmt: skip
+    ] if tests_table else ["No McNemar pairs: the run trained models of one strategy only."]  # fmt: skip
+    body = "\n\n".join([fold_table, *tests_part])
     notes = [
         f"`kedro run --pipelines study`, {dataset.folds} stratified folds, seed {args.seed}: {run_min:.1f} min wall "
         "time for the whole run (ingest, decoding once, every fold's training and evaluation, the pooled report).",
