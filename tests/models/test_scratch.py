@@ -120,3 +120,20 @@ def test_seed_makes_the_same_model() -> None:
     )
     np.testing.assert_array_equal(first.get_weights()[0], second.get_weights()[0])
     assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
+
+
+@pytest.mark.parametrize("name", ["residual_cnn", "basenet_bn"])
+def test_batch_normalised_nets_predict_in_inference_mode_what_they_learned_in_a_few_steps(name: str) -> None:
+    """A few dozen steps (a small data set's few epochs) must leave the moving statistics usable: validation runs in
+    inference mode. With Keras's default momentum (0.99) they still sat near their initial values here."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(128) % 2
+    # Dark or bright images, with noise: a trivial task, so only the batch norm statistics can fail it.
+    images = (np.where(labels[:, None, None, None] == 1, 170.0, 85.0) + rng.normal(0, 30, (128, 32, 32, 3)))
+    images = images.clip(0, 255).astype("float32")
+    model = create_scratch_model(name, (32, 32, 3), 2, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(images[:96], labels[:96], batch_size=8, epochs=4, verbose=0)  # 48 steps
+
+    predicted = model.predict(images[96:], verbose=0).argmax(axis=1)
+    assert (predicted == labels[96:]).mean() >= 0.9
