@@ -26,10 +26,11 @@ def mlflow_run(store):
     import mlflow
 
     mlflow.set_tracking_uri(store)
-    mlflow.set_experiment("models")
-    try:
-        with mlflow.start_run(run_name="default") as parent:
-            yield mlflow.MlflowClient(store), parent
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("models") or client.get_experiment(client.create_experiment("models"))
+    try:  # the experiment by id: mlflow.set_experiment would stay the process's active one for later tests
+        with mlflow.start_run(experiment_id=experiment.experiment_id, run_name="default") as parent:
+            yield client, parent
     finally:
         mlflow.set_tracking_uri(None)
 

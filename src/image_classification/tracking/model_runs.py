@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -119,33 +119,27 @@ def log_model_runs(
         logger.info("No active MLflow run: the models' child runs are not logged.")
         return pd.DataFrame(columns=RUN_COLUMNS)
     registry = ReportSettings.from_config(config).registry_settings()
-    records = model_records(per_model, backbones(per_model, scratch_models or {}, transfer_models or {}))
+    records = model_records(per_model, scratch_models or {}, transfer_models or {})
     logged = log_child_runs(mlflow.MlflowClient(), parent.info, records, serving_spec=serving_spec,
                             test_split=test_split, registry=registry, fold=fold)  # fmt: skip
     rows = [[run.namespace, run.fold, run.run_id, run.model_uri or "", run.registered or ""] for run in logged]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def backbones(
+def _backbone(namespace: str, scratch_models: dict[str, Any], transfer_models: dict[str, Any]) -> str:
+    """The configured backbone of a model (transfer, fine-tuned and probe: that of the transfer model of the same
+    name) or its scratch architecture; ``none`` where the parameters do not say."""
+    strategy, name = namespace.split(".", 1)[0], namespace.rpartition(".")[2]
+    if strategy == "scratch":
+        return str(dict(scratch_models.get(name) or {}).get("architecture") or name)
+    return str(dict(transfer_models.get(name) or {}).get("backbone") or "none")
+
+
+def model_records(
     per_model: dict[str, Any], scratch_models: dict[str, Any], transfer_models: dict[str, Any]
-) -> dict[str, str]:
-    """Model namespace -> its backbone (transfer, fine-tuned and probe: that of the transfer model of the same name)
-    or scratch architecture, as configured; ``none`` where the parameters do not say."""
-    found = {}
-    for dataset in per_model:
-        namespace = dataset.rpartition(".")[0]
-        strategy, name = namespace.split(".", 1)[0], namespace.rpartition(".")[2]
-        if strategy == "scratch":
-            backbone = dict(scratch_models.get(name) or {}).get("architecture") or name
-        else:
-            backbone = dict(transfer_models.get(name) or {}).get("backbone")
-        found[namespace] = str(backbone or "none")
-    return found
-
-
-def model_records(per_model: dict[str, Any], backbone: dict[str, str] | None = None) -> list[ModelRecord]:
-    """``{"<namespace>.<kind>": value}`` (``RUN_INPUTS``) as one ``ModelRecord`` per namespace with a summary; its
-    ``backbone`` (``backbones``) joins the summary's parameters."""
+) -> list[ModelRecord]:
+    """``{"<namespace>.<kind>": value}`` (``RUN_INPUTS``) as one ``ModelRecord`` per namespace with a summary; the
+    model's configured ``backbone`` joins the summary's parameters."""
     grouped: dict[str, dict[str, Any]] = {}
     for dataset, value in per_model.items():
         namespace, _, kind = dataset.rpartition(".")
@@ -160,7 +154,7 @@ def model_records(per_model: dict[str, Any], backbone: dict[str, str] | None = N
                      for kind, payload in inputs.items() if kind.endswith("_figure")}  # fmt: skip
         if "classification_report" in inputs:
             artifacts["reports/classification_report.csv"] = inputs["classification_report"].to_csv(index=False).encode()
-        summary = {**inputs["training_summary"], "backbone": (backbone or {}).get(namespace, "none")}
+        summary = {**inputs["training_summary"], "backbone": _backbone(namespace, scratch_models, transfer_models)}
         records.append(ModelRecord(
             namespace, summary, inputs.get("history") or {}, inputs.get("test_metrics") or {},
             artifacts, (inputs.get("evaluation") or {}).get("model_file"),
@@ -318,7 +312,4 @@ def _register(
         return logged
     version = register_best_model(client, parent.run_id, candidates, registry, test_split)
     registered = f"{registry.model_name}/{version.version}"
-    return [
-        LoggedRun(run.namespace, run.run_id, run.fold, run.model_uri, registered if run.run_id == version.run_id else None)
-        for run in logged
-    ]
+    return [replace(run, registered=registered) if run.run_id == version.run_id else run for run in logged]

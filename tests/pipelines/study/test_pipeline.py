@@ -100,7 +100,8 @@ def test_the_study_tests_every_image_once_and_pools_the_folds(pipeline, tmp_path
     blocks = [node.name for node in pipeline.nodes if node.name.endswith("collect_training_blocks")]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as parent:  # kedro-mlflow's parent run of a kedro run
+        experiment = mlflow.MlflowClient().create_experiment("study")  # by id: not whatever experiment is active
+        with mlflow.start_run(experiment_id=experiment) as parent:  # kedro-mlflow's parent run of a kedro run
             SequentialRunner().run(pipeline.from_inputs("study_images") + pipeline.only_nodes(*blocks), catalog)
         children = mlflow.MlflowClient().search_runs(
             [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"

@@ -298,5 +298,7 @@ def create_pipeline(
         namespace=NAMESPACE,
         inputs=SHARED_INPUTS | set(test_images.values()) | model_inputs,
         outputs=OUTPUTS & inner.all_outputs(),  # no gradcam_figure when no model can be explained
-        parameters={PARAMETERS, "params:preprocess", "params:predict", "params:scratch.models", "params:transfer.models"},
+        parameters={
+            PARAMETERS, "params:preprocess", "params:predict", "params:scratch.models", "params:transfer.models"
+        },  # fmt: skip
     )

@@ -23,7 +23,8 @@ def create_pipeline(model_names: list[str] | None = None, **kwargs) -> Pipeline:
         **kwargs: Ignored; accepted for Kedro's pipeline discovery.
 
     Returns:
-        Per model ``scratch.<name>``: ``collect_training_blocks`` and ``train_scratch_model``, reading the image caches of the model's size (``ModelPlan.images``).
+        Per model ``scratch.<name>``: ``collect_training_blocks`` and ``train_scratch_model``, reading the image
+        caches of the model's size (``ModelPlan.images``).
     """
     plan = current_model_plan()
     return per_model_pipelines(
